@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class WitchcraftConfig(AppConfig):
+    name = "witchcraft"
+    verbose_name = "Witchcraft"
+
+    def ready(self) -> None:
+        from witchcraft import checks  # noqa: F401 - registers the system checks

@@ -1,0 +1,9 @@
+from django.contrib import admin
+from django.urls import path
+
+from witchcraft import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+]

@@ -2,9 +2,13 @@
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
-from django.db.models.functions import Lower, Trim
+from django.db.models import F, Q
+from django.db.models.functions import Lower, Now, Trim
 from django.utils import timezone
+
+from witchcraft.constraints import json_object, one_of, sha256_hex
 
 
 def normalize_email(email: str) -> str:
@@ -49,6 +53,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Soft delete: the row stays (usage, billing and audit history point at it), personal data
+    # is anonymised and the account can no longer sign in.
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     objects = UserManager()
 
@@ -82,3 +90,169 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.full_name.split(" ")[0] if self.full_name else self.email
+
+
+class UserProfile(models.Model):
+    """Extended, user-editable information; exactly one per user."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, primary_key=True, related_name="profile"
+    )
+    display_name = models.CharField(max_length=120, blank=True)
+    avatar_url = models.URLField(max_length=500, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    locale = models.CharField(max_length=16, default="en")
+    preferences = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "user_profiles"
+        constraints = [json_object("user_profiles", "preferences")]
+
+    def __str__(self) -> str:
+        return self.display_name or str(self.user_id)
+
+
+class AccessToken(models.Model):
+    """A bearer token of the client app or an API key. Only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64)
+    prefix = models.CharField(
+        max_length=16, help_text="the first characters, shown to tell tokens apart"
+    )
+    scopes = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "access_tokens"
+        indexes = [
+            # Token validation: one lookup by hash per API call (unique, see constraints).
+            models.Index(fields=["expires_at"], name="idx_access_tokens_expired"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["token_hash"], name="idx_access_tokens_token_hash"),
+            sha256_hex("access_tokens"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")),
+                name="access_tokens_expiry_after_creation",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="access_tokens_name_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class _OneTimeToken(models.Model):
+    """A single-use, expiring token mailed to a user; only its SHA-256 is stored."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    requested_ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class PasswordResetToken(_OneTimeToken):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_reset_tokens")
+
+    class Meta:
+        db_table = "password_reset_tokens"
+        constraints = [
+            sha256_hex("password_reset_tokens"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="password_reset_tokens_expiry"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"password reset for user {self.user_id}"
+
+
+class EmailVerificationToken(_OneTimeToken):
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="email_verification_tokens"
+    )
+    email = models.EmailField(max_length=254)
+
+    class Meta:
+        db_table = "email_verification_tokens"
+        constraints = [
+            sha256_hex("email_verification_tokens"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="email_verification_tokens_expiry"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"verification of {self.email}"
+
+
+class AuditSeverity(models.TextChoices):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AuditLog(models.Model):
+    """One security-relevant event. Append-only: the application never updates or deletes it."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(db_default=Now())
+    # Subject of the event; PROTECT: deleting a user must not erase their trail.
+    user = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_logs"
+    )
+    # Who acted: differs from ``user`` under impersonation or for staff actions.
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    event_type = models.CharField(max_length=64)
+    severity = models.CharField(
+        max_length=16, choices=AuditSeverity.choices, default=AuditSeverity.INFO
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    request_id = models.CharField(max_length=64, blank=True, default="")
+    target_type = models.CharField(max_length=64, blank=True, default="")
+    target_id = models.CharField(max_length=64, blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "audit_logs"
+        indexes = [
+            # Failed sign-ins of one account in the last minutes (lockout).
+            models.Index(
+                fields=["user", "-created_at"],
+                name="idx_audit_logs_failed_logins",
+                condition=Q(event_type="login_failed"),
+            ),
+            # Security events (warnings and worse) by time: dashboards and spike detection.
+            models.Index(
+                F("created_at").desc(),
+                name="idx_audit_logs_security",
+                condition=Q(severity__in=["warning", "critical"]),
+            ),
+            models.Index(F("created_at").desc(), name="idx_audit_logs_created_at"),
+        ]
+        constraints = [
+            one_of("audit_logs", "severity", AuditSeverity.values),
+            json_object("audit_logs", "details"),
+            models.CheckConstraint(
+                condition=~Q(event_type=""), name="audit_logs_event_type_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -1,0 +1,274 @@
+"""Usage: the AI catalog (providers, models) and the metering of every AI request."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Now
+
+from witchcraft.constraints import non_negative
+from witchcraft.money import money_field
+
+TOKEN_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
+
+
+class AIProvider(models.Model):
+    """A vendor (or local runtime) that serves models: OpenAI, Anthropic, Ollama, ..."""
+
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    base_url = models.URLField(max_length=300, blank=True)
+    is_local = models.BooleanField(default=False, help_text="runs on the user's machine")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ai_providers"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AIModel(models.Model):
+    """A model of a provider, with its published prices per million tokens (US dollars)."""
+
+    provider = models.ForeignKey(AIProvider, on_delete=models.PROTECT, related_name="models")
+    name = models.CharField(max_length=100, help_text="the provider's model id")
+    display_name = models.CharField(max_length=100)
+    context_window = models.PositiveIntegerField()
+    input_price_per_million = money_field()
+    output_price_per_million = money_field()
+    cached_input_price_per_million = money_field()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ai_models"
+        ordering = ["provider__name", "display_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "name"], name="ai_models_provider_name_key"
+            ),
+            *non_negative(
+                "ai_models",
+                "context_window",
+                "input_price_per_million",
+                "output_price_per_million",
+                "cached_input_price_per_million",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class UsageStatus(models.TextChoices):
+    SUCCESS = "success"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class AIUsageRequestKey(models.Model):
+    """The unpartitioned home of the uniqueness rules of ``ai_usage_requests``.
+
+    A unique index on a partitioned table must contain the partition key, so "one row per
+    ``(user, request_id)``" and "at most one row per agent message" cannot live there. Every
+    usage row has exactly one key row, enforced by foreign keys from the usage table (see
+    ``usage/sql/0001_ai_usage_requests.sql``), so a retried ``request_id`` is refused whichever
+    month it lands in.
+    """
+
+    usage_id = models.BigIntegerField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    request_id = models.CharField(max_length=100)
+    agent_message = models.OneToOneField(
+        "agents.AgentMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "ai_usage_request_keys"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "request_id"], name="ai_usage_request_keys_user_request_key"
+            ),
+            # Targets of the composite foreign keys from ai_usage_requests.
+            models.UniqueConstraint(
+                fields=["user", "request_id", "usage_id"], name="ai_usage_request_keys_fk_target"
+            ),
+            models.UniqueConstraint(
+                fields=["usage_id", "agent_message"], name="ai_usage_request_keys_message_target"
+            ),
+            models.CheckConstraint(
+                condition=~Q(request_id=""), name="ai_usage_request_keys_request_id_not_empty"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.request_id
+
+
+class AIUsageRequest(models.Model):
+    """One AI request: tokens, cost (with the prices used), latency and outcome.
+
+    The table is partitioned by month on ``created_at`` and created by SQL
+    (``usage/sql/0001_ai_usage_requests.sql``); this model maps onto it.
+    """
+
+    pk = models.CompositePrimaryKey("id", "created_at")
+    id = models.BigIntegerField(
+        db_default=models.Func(
+            models.Value("ai_usage_requests_id_seq"),
+            function="nextval",
+            output_field=models.BigIntegerField(),
+        )
+    )
+    created_at = models.DateTimeField(db_default=Now())
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_usage_requests"
+    )
+    provider = models.ForeignKey(AIProvider, on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="+")
+    agent_session = models.ForeignKey(
+        "agents.AgentSession", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    agent_message = models.ForeignKey(
+        "agents.AgentMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    request_id = models.CharField(max_length=100)
+    input_tokens = models.IntegerField(default=0)
+    output_tokens = models.IntegerField(default=0)
+    cached_input_tokens = models.IntegerField(default=0)
+    reasoning_tokens = models.IntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost = money_field()
+    input_price_per_million = money_field()
+    output_price_per_million = money_field()
+    cached_input_price_per_million = money_field()
+    latency_ms = models.IntegerField(null=True, blank=True)
+    time_to_first_token_ms = models.IntegerField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=UsageStatus.choices, default=UsageStatus.SUCCESS
+    )
+    error_code = models.CharField(max_length=100, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "ai_usage_requests"
+        # Indexes and constraints are declared in the SQL file that creates the table.
+
+    def __str__(self) -> str:
+        return f"{self.request_id} ({self.total_tokens} tokens)"
+
+
+class _UsageTotals(models.Model):
+    """The counters both roll-ups keep."""
+
+    request_count = models.IntegerField(default=0)
+    success_count = models.IntegerField(default=0)
+    error_count = models.IntegerField(default=0, help_text="every outcome but success")
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    total_tokens = models.BigIntegerField(default=0)
+    cost = money_field()
+    latency_ms_sum = models.BigIntegerField(default=0, help_text="over requests with a latency")
+    latency_count = models.IntegerField(default=0)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    COUNTERS = (
+        "request_count",
+        "success_count",
+        "error_count",
+        *TOKEN_COUNTS,
+        "total_tokens",
+        "cost",
+        "latency_ms_sum",
+        "latency_count",
+    )
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def totals_constraints(cls, table: str) -> list[models.CheckConstraint]:
+        return [
+            *non_negative(table, *cls.COUNTERS),
+            models.CheckConstraint(
+                condition=Q(request_count=F("success_count") + F("error_count")),
+                name=f"{table}_outcomes_add_up",
+            ),
+        ]
+
+
+class AIUsageDaily(_UsageTotals):
+    """Per user, UTC day, provider and model."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_usage_daily"
+    )
+    usage_date = models.DateField()
+    provider = models.ForeignKey(AIProvider, on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "ai_usage_daily"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "usage_date", "provider", "model"], name="ai_usage_daily_key"
+            ),
+            *_UsageTotals.totals_constraints("ai_usage_daily"),
+        ]
+        indexes = [
+            # idx_ai_usage_provider_comparison (usage_date, provider_id) is created in
+            # usage/sql/0001_ai_usage_requests.sql: its name exceeds Django's 30 characters.
+            # Model popularity over a period.
+            models.Index(
+                fields=["usage_date", "model"],
+                name="idx_model_popularity",
+                include=["request_count", "total_tokens"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.usage_date}"
+
+
+class AIUsageMonthly(_UsageTotals):
+    """Per user per calendar month (UTC)."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_usage_monthly"
+    )
+    year = models.SmallIntegerField()
+    month = models.SmallIntegerField()
+
+    class Meta:
+        db_table = "ai_usage_monthly"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "year", "month"], name="ai_usage_monthly_key"),
+            models.CheckConstraint(
+                condition=Q(month__gte=1, month__lte=12), name="ai_usage_monthly_month_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(year__gte=2000, year__lte=9999), name="ai_usage_monthly_year_valid"
+            ),
+            *_UsageTotals.totals_constraints("ai_usage_monthly"),
+        ]
+        indexes = [
+            # Cost analysis: the biggest spenders of a month.
+            models.Index(
+                fields=["year", "month", "-cost"],
+                name="idx_ai_usage_monthly_cost",
+                include=["user", "total_tokens", "request_count"],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.year}-{self.month:02d}"

@@ -2,7 +2,15 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
-from accounts.models import User
+from accounts.models import (
+    AccessToken,
+    AuditLog,
+    EmailVerificationToken,
+    PasswordResetToken,
+    User,
+    UserProfile,
+)
+from witchcraft.admin_mixins import ReadOnlyAdmin
 
 
 @admin.register(User)
@@ -29,3 +37,49 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     filter_horizontal = ("groups", "user_permissions")
+
+
+@admin.register(UserProfile)
+class UserProfileAdmin(admin.ModelAdmin):
+    list_display = ("user", "display_name", "company", "timezone", "locale")
+    search_fields = ("user__email", "display_name", "company")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at", "expires_at")
+    search_fields = ("name", "prefix", "user__email")
+    list_select_related = ("user",)
+    readonly_fields = ("token_hash", "prefix", "created_at", "last_used_at", "last_used_ip")
+    raw_id_fields = ("user",)
+
+
+@admin.register(PasswordResetToken, EmailVerificationToken)
+class OneTimeTokenAdmin(admin.ModelAdmin):
+    list_display = ("user", "created_at", "expires_at", "used_at", "requested_ip")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    readonly_fields = ("token_hash", "created_at")
+    raw_id_fields = ("user",)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    """Append-only: nothing can be added, changed or deleted here."""
+
+    list_display = ("created_at", "event_type", "severity", "user", "actor", "ip")
+    list_filter = ("severity", "event_type")
+    search_fields = ("event_type", "user__email", "ip", "request_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("user", "actor")

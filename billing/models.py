@@ -16,6 +16,7 @@ CURRENCY_CODE = Q(currency__regex=r"^[A-Z]{3}$")
 class SubscriptionTier(models.Model):
     """A plan: free, pro, team, enterprise."""
 
+    id = models.AutoField(primary_key=True)
     slug = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True, default="")

@@ -14,6 +14,7 @@ TOKEN_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoni
 class AIProvider(models.Model):
     """A vendor (or local runtime) that serves models: OpenAI, Anthropic, Ollama, ..."""
 
+    id = models.AutoField(primary_key=True)
     slug = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=100)
     base_url = models.URLField(max_length=300, blank=True)
@@ -32,6 +33,7 @@ class AIProvider(models.Model):
 class AIModel(models.Model):
     """A model of a provider, with its published prices per million tokens (US dollars)."""
 
+    id = models.AutoField(primary_key=True)
     provider = models.ForeignKey(AIProvider, on_delete=models.PROTECT, related_name="models")
     name = models.CharField(max_length=100, help_text="the provider's model id")
     display_name = models.CharField(max_length=100)
@@ -77,7 +79,7 @@ class AIUsageRequestKey(models.Model):
     ``(user, request_id)``" and "at most one row per agent message" cannot live there. Every
     usage row has exactly one key row, enforced by foreign keys from the usage table (see
     ``usage/sql/0001_ai_usage_requests.sql``), so a retried ``request_id`` is refused whichever
-    month it lands in.
+    month it lands in. ``created_at`` is part of the match, so one key row admits one usage row.
     """
 
     usage_id = models.BigIntegerField(primary_key=True)
@@ -96,7 +98,8 @@ class AIUsageRequestKey(models.Model):
             ),
             # Targets of the composite foreign keys from ai_usage_requests.
             models.UniqueConstraint(
-                fields=["user", "request_id", "usage_id"], name="ai_usage_request_keys_fk_target"
+                fields=["user", "request_id", "usage_id", "created_at"],
+                name="ai_usage_request_keys_fk_target",
             ),
             models.UniqueConstraint(
                 fields=["usage_id", "agent_message"], name="ai_usage_request_keys_message_target"
@@ -117,13 +120,16 @@ class AIUsageRequest(models.Model):
     (``usage/sql/0001_ai_usage_requests.sql``); this model maps onto it.
     """
 
-    pk = models.CompositePrimaryKey("id", "created_at")
+    # The table's primary key is (id, created_at), as partitioning requires; id alone is unique
+    # too (each row matches exactly one ai_usage_request_keys row, whose primary key is the id),
+    # so Django may treat it as the primary key.
     id = models.BigIntegerField(
+        primary_key=True,
         db_default=models.Func(
             models.Value("ai_usage_requests_id_seq"),
             function="nextval",
             output_field=models.BigIntegerField(),
-        )
+        ),
     )
     created_at = models.DateTimeField(db_default=Now())
     user = models.ForeignKey(

@@ -4,9 +4,10 @@
 -- reasoning_tokens, total_tokens = input_tokens + output_tokens.
 --
 -- Uniqueness that a partitioned table cannot hold (its unique indexes must contain created_at)
--- lives in ai_usage_request_keys: every usage row must match its key row exactly, so a
--- (user_id, request_id) pair is counted once whichever month it lands in, and an agent message
--- has at most one usage row.
+-- lives in ai_usage_request_keys: every usage row must match its key row exactly (user,
+-- request id, id and created_at), so a (user_id, request_id) pair is counted once whichever
+-- month it lands in, an id is unique across partitions, and an agent message has at most one
+-- usage row.
 
 CREATE SEQUENCE public.ai_usage_requests_id_seq AS bigint;
 
@@ -35,8 +36,8 @@ CREATE TABLE public.ai_usage_requests (
     error_message text NOT NULL DEFAULT '',
     metadata jsonb NOT NULL DEFAULT '{}',
     CONSTRAINT ai_usage_requests_pkey PRIMARY KEY (id, created_at),
-    CONSTRAINT ai_usage_requests_key_fk FOREIGN KEY (user_id, request_id, id)
-        REFERENCES public.ai_usage_request_keys (user_id, request_id, usage_id),
+    CONSTRAINT ai_usage_requests_key_fk FOREIGN KEY (user_id, request_id, id, created_at)
+        REFERENCES public.ai_usage_request_keys (user_id, request_id, usage_id, created_at),
     CONSTRAINT ai_usage_requests_message_fk FOREIGN KEY (id, agent_message_id)
         REFERENCES public.ai_usage_request_keys (usage_id, agent_message_id) ON UPDATE CASCADE,
     CONSTRAINT ai_usage_requests_tokens_non_negative CHECK (

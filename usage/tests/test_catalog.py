@@ -1,6 +1,7 @@
 """The catalog the migrations load: providers, priced models, the four tiers."""
 
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
@@ -15,9 +16,13 @@ def test_at_least_five_providers_including_a_local_ollama():
     assert {"openai", "anthropic", "google", "mistral", "ollama"} <= slugs
     ollama = AIProvider.objects.get(slug="ollama")
     assert ollama.is_local
-    assert not AIModel.objects.filter(provider=ollama).exclude(
-        input_price_per_million=0, output_price_per_million=0, cached_input_price_per_million=0
-    ).exists()
+    assert (
+        not AIModel.objects.filter(provider=ollama)
+        .exclude(
+            input_price_per_million=0, output_price_per_million=0, cached_input_price_per_million=0
+        )
+        .exists()
+    )
 
 
 def test_at_least_ten_priced_hosted_models():
@@ -34,7 +39,7 @@ def test_the_four_tiers_with_increasing_limits():
     tiers = list(SubscriptionTier.objects.order_by("sort_order"))
     assert [t.slug for t in tiers] == ["free", "pro", "team", "enterprise"]
     assert tiers[0].monthly_price == Decimal(0)
-    for lower, higher in zip(tiers, tiers[1:], strict=False):
+    for lower, higher in pairwise(tiers):
         assert higher.monthly_price > lower.monthly_price
         assert higher.monthly_token_limit > lower.monthly_token_limit
         assert higher.monthly_cost_limit > lower.monthly_cost_limit

@@ -93,7 +93,8 @@ def usage_request(
         agent_message=fields.get("agent_message"),
     )
     cost = (
-        input_tokens * model.input_price_per_million + output_tokens * model.output_price_per_million
+        input_tokens * model.input_price_per_million
+        + output_tokens * model.output_price_per_million
     ) / Decimal(1_000_000)
     return AIUsageRequest.objects.create(
         id=usage_id,

@@ -1,0 +1,163 @@
+"""The one place that sets the database identity (row-level security, DESIGN.md).
+
+Every request runs inside ``transaction.atomic()`` as the runtime role ``witchcraft_app`` with
+``app.user_id``, ``app.is_admin``, ``app.actor_id``, ``app.request_id`` and ``app.ip`` set for
+that transaction only (``SET LOCAL`` / ``set_config(..., true)``). Commands and jobs use
+:func:`service_context`. Authentication (session or token lookup) happens before, as the
+migration role, or through SECURITY DEFINER functions.
+
+Each context restores what it found when it exits: inside an outer transaction (a test's, or a
+service context inside a request) a ``SET LOCAL`` would otherwise outlive the block.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+APP_ROLE = "witchcraft_app"
+_SETTINGS = (
+    "app.user_id",
+    "app.is_admin",
+    "app.is_service",
+    "app.actor_id",
+    "app.request_id",
+    "app.ip",
+)
+
+
+class RLSContextError(RuntimeError):
+    """A database identity was requested outside a transaction (SET LOCAL would do nothing)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the database should believe is asking."""
+
+    user_id: int | None = None
+    is_admin: bool = False
+    is_service: bool = False
+    actor_id: int | None = None  # the staff member behind an impersonation, or a job's actor
+    request_id: str = ""
+    ip: str = ""
+
+    def values(self) -> dict[str, str]:
+        return {
+            "app.user_id": "" if self.user_id is None else str(self.user_id),
+            "app.is_admin": "true" if self.is_admin else "false",
+            "app.is_service": "true" if self.is_service else "false",
+            "app.actor_id": "" if self.actor_id is None else str(self.actor_id),
+            "app.request_id": self.request_id,
+            "app.ip": self.ip,
+        }
+
+
+def _apply(role: str | None, values: dict[str, str]) -> None:
+    placeholders = ", ".join("set_config(%s, %s, true)" for _ in values)
+    params = [item for pair in values.items() for item in pair]
+    with connection.cursor() as cursor:
+        if role is None:
+            cursor.execute("RESET ROLE")
+        else:
+            cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(role)}")
+        cursor.execute(f"SELECT {placeholders}", params)
+
+
+def _current() -> tuple[str | None, dict[str, str]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('role'), "
+            + ", ".join("coalesce(current_setting(%s, true), '')" for _ in _SETTINGS),
+            list(_SETTINGS),
+        )
+        role, *values = cursor.fetchone()
+    return (None if role == "none" else role), dict(zip(_SETTINGS, values, strict=True))
+
+
+@contextmanager
+def identity_context(identity: Identity) -> Iterator[Identity]:
+    """Run the block as ``witchcraft_app`` with ``identity``; restore the previous state after.
+
+    Must be entered inside a transaction. An exception inside the block rolls back to the
+    savepoint taken here, which also undoes the settings.
+    """
+    if not connection.in_atomic_block:
+        raise RLSContextError("the database identity can only be set inside transaction.atomic()")
+    previous_role, previous_values = _current()
+    with transaction.atomic():
+        _apply(APP_ROLE, identity.values())
+        yield identity
+        # After set_rollback(True) the savepoint's rollback restores the settings by itself
+        # (and the transaction may be unusable until then).
+        if not connection.needs_rollback:
+            _apply(previous_role, previous_values)
+
+
+def user_context(user, *, actor=None, request_id: str = "", ip: str = ""):
+    """The context of a signed-in (or anonymous) user; staff are admins."""
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return identity_context(
+        Identity(
+            user_id=user.pk if authenticated else None,
+            is_admin=bool(authenticated and user.is_staff and user.is_active),
+            actor_id=getattr(actor, "pk", None),
+            request_id=request_id,
+            ip=ip,
+        )
+    )
+
+
+def service_context(*, actor=None, request_id: str = ""):
+    """The context of a command or job: may act for any user, sees every row."""
+    return identity_context(
+        Identity(
+            is_service=True,
+            actor_id=getattr(actor, "pk", actor),
+            request_id=request_id or f"job-{uuid.uuid4().hex[:12]}",
+        )
+    )
+
+
+def client_ip(request) -> str:
+    """The client's address (REMOTE_ADDR; a trusted proxy must set it, not X-Forwarded-For)."""
+    return request.META.get("REMOTE_ADDR", "") or ""
+
+
+class RowLevelSecurityMiddleware:
+    """Run each request in one transaction as the runtime role with the user's identity.
+
+    Placed after AuthenticationMiddleware: the user is resolved first (as the migration role),
+    then everything the view does is subject to the policies. A response with a 5xx status
+    rolls the transaction back, since exceptions were already turned into responses.
+    """
+
+    # Paths that touch no user data and must answer even when the database does not.
+    EXEMPT_PATHS = frozenset({"/healthz"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path in self.EXEMPT_PATHS:
+            return self.get_response(request)
+        user = request.user
+        _ = user.is_authenticated  # resolve the lazy user now, before switching role
+        request.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        with (
+            transaction.atomic(),
+            user_context(
+                user,
+                actor=getattr(request, "rls_actor", None),
+                request_id=request.request_id,
+                ip=client_ip(request),
+            ),
+        ):
+            response = self.get_response(request)
+            if response.status_code >= 500:
+                transaction.set_rollback(True)
+        response.setdefault("X-Request-ID", request.request_id)
+        return response

@@ -154,7 +154,7 @@ class AccessToken(models.Model):
 class _OneTimeToken(models.Model):
     """A single-use, expiring token mailed to a user; only its SHA-256 is stored."""
 
-    token_hash = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64)  # unique: see each table's constraints
     created_at = models.DateTimeField(db_default=Now())
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -170,6 +170,9 @@ class PasswordResetToken(_OneTimeToken):
     class Meta:
         db_table = "password_reset_tokens"
         constraints = [
+            models.UniqueConstraint(
+                fields=["token_hash"], name="password_reset_tokens_token_hash_key"
+            ),
             sha256_hex("password_reset_tokens"),
             models.CheckConstraint(
                 condition=Q(expires_at__gt=F("created_at")), name="password_reset_tokens_expiry"
@@ -189,6 +192,9 @@ class EmailVerificationToken(_OneTimeToken):
     class Meta:
         db_table = "email_verification_tokens"
         constraints = [
+            models.UniqueConstraint(
+                fields=["token_hash"], name="email_verification_tokens_token_hash_key"
+            ),
             sha256_hex("email_verification_tokens"),
             models.CheckConstraint(
                 condition=Q(expires_at__gt=F("created_at")), name="email_verification_tokens_expiry"

@@ -13,8 +13,11 @@ class AgentSession(models.Model):
     """A conversation with an agent, with running totals kept by the message flow."""
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_sessions"
+    user = models.ForeignKey(  # indexed by a composite index starting with user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_sessions",
+        db_index=False,
     )
     title = models.CharField(max_length=200, blank=True, default="")
     agent_name = models.CharField(max_length=100, default="assistant")
@@ -84,10 +87,15 @@ class AgentMessage(models.Model):
     """One message of a session, numbered from 1 in the order it was said."""
 
     id = models.BigAutoField(primary_key=True)
-    session = models.ForeignKey(AgentSession, on_delete=models.CASCADE, related_name="messages")
+    session = models.ForeignKey(  # indexed by the unique (session, position)
+        AgentSession, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
     # Kept on every user-owned row: row-level security and a later shard key both need it.
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_messages"
+    user = models.ForeignKey(  # indexed by a composite index starting with user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_messages",
+        db_index=False,
     )
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     content = models.TextField()
@@ -133,12 +141,17 @@ class AgentToolCall(models.Model):
     """A tool the agent ran: its arguments, result and timing."""
 
     id = models.BigAutoField(primary_key=True)
-    session = models.ForeignKey(AgentSession, on_delete=models.CASCADE, related_name="tool_calls")
+    session = models.ForeignKey(  # indexed by agent_tool_calls_session
+        AgentSession, on_delete=models.CASCADE, related_name="tool_calls", db_index=False
+    )
     message = models.ForeignKey(
         AgentMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="tool_calls"
     )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="agent_tool_calls"
+    user = models.ForeignKey(  # indexed by a composite index starting with user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="agent_tool_calls",
+        db_index=False,
     )
     tool_name = models.CharField(max_length=100)
     arguments = models.JSONField(default=dict, blank=True)
@@ -159,6 +172,7 @@ class AgentToolCall(models.Model):
         ]
         constraints = [
             one_of("agent_tool_calls", "status", ToolCallStatus.values),
+            json_object("agent_tool_calls", "arguments"),
             *non_negative("agent_tool_calls", "duration_ms"),
             models.CheckConstraint(
                 condition=Q(completed_at__isnull=True) | Q(completed_at__gte=F("started_at")),
@@ -189,7 +203,6 @@ class AgentFeedback(models.Model):
 
     class Meta:
         db_table = "agent_feedback"
-        indexes = [models.Index(fields=["session"], name="agent_feedback_session")]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "message"], name="agent_feedback_user_message_key"

@@ -78,8 +78,11 @@ class UserSubscription(models.Model):
     """A user's plan over time; the row in a current state is their current plan."""
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions"
+    user = models.ForeignKey(  # indexed by user_subscriptions_user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
+        db_index=False,
     )
     tier = models.ForeignKey(SubscriptionTier, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=16, choices=SubscriptionStatus.choices)
@@ -180,8 +183,11 @@ class PaymentHistory(models.Model):
     """One payment event from the payment provider. Append-only."""
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+    user = models.ForeignKey(  # indexed by payment_history_user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        db_index=False,
     )
     subscription = models.ForeignKey(
         UserSubscription, on_delete=models.PROTECT, null=True, blank=True, related_name="payments"
@@ -191,7 +197,7 @@ class PaymentHistory(models.Model):
     status = models.CharField(max_length=16, choices=PaymentStatus.choices)
     description = models.CharField(max_length=300, blank=True, default="")
     payment_provider = models.CharField(max_length=32)
-    provider_payment_id = models.CharField(max_length=255, unique=True)
+    provider_payment_id = models.CharField(max_length=255)
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
@@ -200,6 +206,10 @@ class PaymentHistory(models.Model):
         db_table = "payment_history"
         indexes = [models.Index(fields=["user", "-created_at"], name="payment_history_user")]
         constraints = [
+            # A constraint rather than unique=True: no varchar_pattern_ops twin index.
+            models.UniqueConstraint(
+                fields=["provider_payment_id"], name="payment_history_provider_payment_id_key"
+            ),
             *non_negative("payment_history", "amount"),
             one_of("payment_history", "status", PaymentStatus.values),
             models.CheckConstraint(condition=CURRENCY_CODE, name="payment_history_currency"),
@@ -232,8 +242,11 @@ class UsageAlert(models.Model):
     """A quota alert; fires once per user, type, metric and period."""
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="usage_alerts"
+    user = models.ForeignKey(  # indexed by usage_alerts_user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="usage_alerts",
+        db_index=False,
     )
     alert_type = models.CharField(max_length=16, choices=AlertType.choices)
     metric = models.CharField(max_length=16, choices=AlertMetric.choices)

@@ -37,7 +37,7 @@ class AIModel(models.Model):
     provider = models.ForeignKey(AIProvider, on_delete=models.PROTECT, related_name="models")
     name = models.CharField(max_length=100, help_text="the provider's model id")
     display_name = models.CharField(max_length=100)
-    context_window = models.PositiveIntegerField()
+    context_window = models.IntegerField()
     input_price_per_million = money_field()
     output_price_per_million = money_field()
     cached_input_price_per_million = money_field()
@@ -83,7 +83,10 @@ class AIUsageRequestKey(models.Model):
     """
 
     usage_id = models.BigIntegerField(primary_key=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Indexed by the unique (user, request_id) constraint below.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     request_id = models.CharField(max_length=100)
     agent_message = models.OneToOneField(
         "agents.AgentMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -215,8 +218,11 @@ class AIUsageDaily(_UsageTotals):
     """Per user, UTC day, provider and model."""
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_usage_daily"
+    user = models.ForeignKey(  # indexed by ai_usage_daily_key (user first)
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="ai_usage_daily",
+        db_index=False,
     )
     usage_date = models.DateField()
     provider = models.ForeignKey(AIProvider, on_delete=models.PROTECT, related_name="+")
@@ -249,8 +255,11 @@ class AIUsageMonthly(_UsageTotals):
     """Per user per calendar month (UTC)."""
 
     id = models.BigAutoField(primary_key=True)
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ai_usage_monthly"
+    user = models.ForeignKey(  # indexed by ai_usage_monthly_key (user first)
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="ai_usage_monthly",
+        db_index=False,
     )
     year = models.SmallIntegerField()
     month = models.SmallIntegerField()

@@ -4,8 +4,8 @@ from agents.models import (
     AgentFeedback,
     AgentMessage,
     AgentSession,
-    AgentSessionStats,
     AgentToolCall,
+    VisibleAgentSessionStats,
 )
 from witchcraft.admin_mixins import ReadOnlyAdmin
 
@@ -54,7 +54,7 @@ class AgentFeedbackAdmin(ReadOnlyAdmin):
     list_select_related = ("session", "user")
 
 
-@admin.register(AgentSessionStats)
+@admin.register(VisibleAgentSessionStats)
 class AgentSessionStatsAdmin(ReadOnlyAdmin):
     list_display = (
         "session",

@@ -221,18 +221,9 @@ class AgentFeedback(models.Model):
         return f"{self.rating}/5"
 
 
-class AgentSessionStats(models.Model):
-    """Pre-computed per-session statistics: the materialized view ``agent_session_stats``.
+class _SessionStatsColumns(models.Model):
+    """The columns of ``agent_session_stats`` (see agents/sql/0001_agent_session_stats.sql)."""
 
-    Created and refreshed by SQL (``agents/sql/``); read-only here.
-    """
-
-    session = models.OneToOneField(
-        AgentSession, on_delete=models.DO_NOTHING, primary_key=True, related_name="stats"
-    )
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+"
-    )
     user_messages = models.IntegerField()
     assistant_messages = models.IntegerField()
     system_messages = models.IntegerField()
@@ -251,8 +242,50 @@ class AgentSessionStats(models.Model):
     refreshed_at = models.DateTimeField()
 
     class Meta:
+        abstract = True
+
+
+class AgentSessionStats(_SessionStatsColumns):
+    """Pre-computed per-session statistics: the materialized view ``agent_session_stats``.
+
+    Created and refreshed by SQL; readable only by the owner role (row-level security does not
+    apply to materialized views). Requests read :class:`VisibleAgentSessionStats` instead.
+    """
+
+    session = models.OneToOneField(
+        AgentSession, on_delete=models.DO_NOTHING, primary_key=True, related_name="stats"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+"
+    )
+
+    class Meta:
         managed = False
         db_table = "agent_session_stats"
+        verbose_name_plural = "agent session stats (materialized view)"
+
+    def __str__(self) -> str:
+        return f"stats of session {self.session_id}"
+
+
+class VisibleAgentSessionStats(_SessionStatsColumns):
+    """The rows of ``agent_session_stats`` the caller may see: their own, or all for an admin.
+
+    The view ``agent_session_stats_visible`` (security_invoker) reads them through the
+    SECURITY DEFINER function ``get_agent_session_stats()``.
+    """
+
+    session = models.OneToOneField(
+        AgentSession, on_delete=models.DO_NOTHING, primary_key=True, related_name="visible_stats"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="+"
+    )
+
+    class Meta:
+        managed = False
+        db_table = "agent_session_stats_visible"
+        verbose_name_plural = "agent session stats"
 
     def __str__(self) -> str:
         return f"stats of session {self.session_id}"

@@ -5,7 +5,7 @@ so it is resolved at connection time rather than in settings. A process that los
 (stopped, or killed with -9) gets it back on its next connection.
 """
 
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, client
 from django.db.utils import OperationalError
 
 from witchcraft import embedded_db
@@ -20,7 +20,21 @@ def _server(*, recheck: bool = False) -> embedded_db.ServerInfo:
     return _attached
 
 
+class DatabaseClient(client.DatabaseClient):
+    """``manage.py dbshell``: the bundled psql, on the embedded server's socket."""
+
+    executable_name = "psql"
+
+    def runshell(self, parameters):
+        if self.connection.settings_dict.get("EMBEDDED"):
+            server = _server()
+            self.connection.settings_dict.update(HOST=str(server.socket_dir), PORT=server.port)
+            self.executable_name = str(embedded_db.bin_dir() / "psql")
+        return super().runshell(parameters)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    client_class = DatabaseClient
     def get_connection_params(self):
         params = super().get_connection_params()
         if self.settings_dict.get("EMBEDDED"):

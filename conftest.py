@@ -5,6 +5,12 @@ import pytest
 from witchcraft.testing import factories
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create many users; production hashing (Argon2id, bcrypt) is tested on its own."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def user(db):
     return factories.UserFactory()

@@ -1,8 +1,10 @@
 """Agents: conversations with their messages, tool calls and feedback."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 from django.db.models.functions import Now
 
 from witchcraft.constraints import json_object, non_negative, one_of
@@ -19,22 +21,24 @@ class AgentSession(models.Model):
         related_name="agent_sessions",
         db_index=False,
     )
-    title = models.CharField(max_length=200, blank=True, default="")
-    agent_name = models.CharField(max_length=100, default="assistant")
+    # Database defaults (not Python ones) so that the runtime role, which may insert only the
+    # descriptive columns, can create a session through the ORM: Django leaves them out.
+    title = models.CharField(max_length=200, blank=True, db_default="")
+    agent_name = models.CharField(max_length=100, db_default="assistant")
     model = models.ForeignKey(
         "usage.AIModel", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(db_default=True)
     started_at = models.DateTimeField(db_default=Now())
     last_activity_at = models.DateTimeField(db_default=Now())
     ended_at = models.DateTimeField(null=True, blank=True)
-    message_count = models.IntegerField(default=0)
-    tool_call_count = models.IntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
-    total_tokens = models.BigIntegerField(default=0)
-    total_cost = money_field()
-    metadata = models.JSONField(default=dict, blank=True)
+    message_count = models.IntegerField(db_default=0)
+    tool_call_count = models.IntegerField(db_default=0)
+    input_tokens = models.BigIntegerField(db_default=0)
+    output_tokens = models.BigIntegerField(db_default=0)
+    total_tokens = models.BigIntegerField(db_default=0)
+    total_cost = money_field(default=models.NOT_PROVIDED, db_default=Decimal(0))
+    metadata = models.JSONField(db_default=Value({}, models.JSONField()), blank=True)
 
     class Meta:
         db_table = "agent_sessions"

@@ -29,7 +29,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the free tier is missing from subscription_tiers' USING ERRCODE = 'P0002';
     END IF;
-    v_period_end := v_period_start + interval '1 month';
+    -- Month arithmetic in UTC, whatever the session's time zone.
+    v_period_end := (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '1 month')
+                    AT TIME ZONE 'UTC';
 
     INSERT INTO public.users (email, password, full_name, is_active, is_staff, is_superuser,
                               date_joined)

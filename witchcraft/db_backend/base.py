@@ -35,6 +35,7 @@ class DatabaseClient(client.DatabaseClient):
 
 class DatabaseWrapper(base.DatabaseWrapper):
     client_class = DatabaseClient
+
     def get_connection_params(self):
         params = super().get_connection_params()
         if self.settings_dict.get("EMBEDDED"):

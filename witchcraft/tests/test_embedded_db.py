@@ -148,9 +148,14 @@ def test_db_command_status_url_psql_and_stop(scratch):
         check=True,
     )
     assert psql.stdout.strip() == "witchcraft"
-    dbshell = subprocess.run(  # noqa: S603
+    dbshell = subprocess.run(
         [sys.executable, "manage.py", "dbshell", "--", "-Atc", "SHOW server_version_num"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert dbshell.stdout.strip().startswith("18")  # the embedded server, not another one
     assert "stopped" in manage("stop").stdout

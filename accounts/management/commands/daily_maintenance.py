@@ -1,0 +1,22 @@
+"""Daily maintenance (2 AM): tokens, inactive sessions, audit archive, partitions, statistics."""
+
+from witchcraft.maintenance import MaintenanceCommand
+
+
+class Command(MaintenanceCommand):
+    help = (
+        "Run daily_maintenance(): delete expired and long-revoked access tokens and used or "
+        "expired reset/verification tokens, end agent sessions inactive for 24 hours, archive "
+        "audit logs older than 90 days, create the usage partitions of the next 3 months and "
+        "refresh agent_session_stats."
+    )
+    sql = "SELECT public.daily_maintenance()"
+    keys = (
+        "expired_tokens_deleted",
+        "reset_tokens_deleted",
+        "verification_tokens_deleted",
+        "sessions_ended",
+        "audit_logs_archived",
+        "partitions_created",
+        "session_stats_rows",
+    )

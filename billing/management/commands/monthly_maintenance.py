@@ -1,0 +1,20 @@
+"""Monthly maintenance (1st of the month, midnight UTC): subscriptions, quotas, usage report."""
+
+from witchcraft.maintenance import MaintenanceCommand
+
+
+class Command(MaintenanceCommand):
+    help = (
+        "Run monthly_maintenance(): move subscription statuses on (cancel, expire, renew), roll "
+        "the quotas whose period ended (resolving their alerts) and store the previous month's "
+        "usage report in usage_monthly_reports."
+    )
+    sql = "SELECT public.monthly_maintenance()"
+    keys = (
+        "subscriptions_canceled",
+        "subscriptions_expired",
+        "subscriptions_renewed",
+        "quotas_rolled",
+        "alerts_resolved",
+        "report_rows",
+    )

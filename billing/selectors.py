@@ -1,0 +1,51 @@
+"""Reads for billing pages, the API and charts: plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import DatabaseError, connection, transaction
+
+from billing.services import quota_error_from
+
+
+@dataclass(frozen=True)
+class QuotaRemaining:
+    """The user's quota in its current period (``get_remaining_quota``)."""
+
+    tokens_limit: int
+    tokens_used: int
+    tokens_remaining: int
+    tokens_percent_used: Decimal | None  # None when the limit is 0
+    cost_limit: Decimal
+    cost_used: Decimal
+    cost_remaining: Decimal
+    cost_percent_used: Decimal | None
+    period_start: datetime
+    period_end: datetime
+
+
+def quota_remaining(*, user_id: int) -> QuotaRemaining | None:
+    """Return the user's limits, use and what is left this period; None without a quota.
+
+    A period that has ended is reported as the current UTC month with nothing used (what the
+    next quota call will roll it to). Raises ``billing.services.QuotaError`` (forbidden) when
+    the caller may not see the user's quota.
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tokens_limit, tokens_used, tokens_remaining, tokens_percent_used,"
+                " cost_limit, cost_used, cost_remaining, cost_percent_used, period_start,"
+                " period_end FROM get_remaining_quota(p_user_id => %s::bigint)",
+                [user_id],
+            )
+            row = cursor.fetchone()
+    except DatabaseError as exc:
+        refusal = quota_error_from(exc)
+        if refusal is None:
+            raise
+        raise refusal from None
+    return None if row is None else QuotaRemaining(*row)

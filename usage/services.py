@@ -1,0 +1,133 @@
+"""Writes for usage: recording AI requests through ``record_ai_usage`` (DESIGN.md).
+
+The services run inside whatever row-level security context the caller set (a request's user,
+or ``rls.service_context()``); the SQL function checks that the caller may act for the user.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+
+from witchcraft import db_errors
+
+# UsageError.code: how an API or page should answer.
+INVALID = "invalid"  # 400
+FORBIDDEN = "forbidden"  # 403
+CONFLICT = "conflict"  # 409
+
+# Messages of refusals the database words tersely (22023 messages are passed on as they are:
+# they name the fault, e.g. "model 7 is not a model of provider 2").
+NOT_ALLOWED = "You may not record usage for this user."
+UNKNOWN_REFERENCE = "A referenced provider, model, agent session or message does not exist."
+ALREADY_RECORDED = "This agent message already has a usage record."
+
+_NUMERIC_OUT_OF_RANGE = "22003"
+
+
+class UsageError(Exception):
+    """Recording (or reading) usage was refused; ``code`` says how to answer."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def usage_error_from(exc: DatabaseError) -> UsageError | None:
+    """Return the UsageError a database refusal stands for, or None for a genuine failure."""
+    state = db_errors.sqlstate(exc)
+    if state == db_errors.INSUFFICIENT_PRIVILEGE:
+        return UsageError(FORBIDDEN, NOT_ALLOWED)
+    if state in (db_errors.INVALID_PARAMETER, _NUMERIC_OUT_OF_RANGE):
+        return UsageError(INVALID, db_errors.message(exc))
+    if state == db_errors.FOREIGN_KEY_VIOLATION:
+        return UsageError(INVALID, UNKNOWN_REFERENCE)
+    if state == db_errors.UNIQUE_VIOLATION:
+        # Only a concurrent second record for one agent message gets here: a retried request
+        # id is not an error (the first record's id is returned).
+        return UsageError(CONFLICT, ALREADY_RECORDED)
+    return None
+
+
+def usage_record(
+    *,
+    user_id: int,
+    provider_id: int,
+    model_id: int,
+    input_tokens: int,
+    output_tokens: int,
+    cost: Decimal | None = None,
+    request_id: str | None = None,
+    cached_input_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    latency_ms: int | None = None,
+    time_to_first_token_ms: int | None = None,
+    status: str = "success",
+    error_code: str | None = None,
+    agent_session_id: int | None = None,
+    agent_message_id: int | None = None,
+    reserved_tokens: int = 0,
+    reserved_cost: Decimal = Decimal(0),
+    metadata: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+) -> int:
+    """Record one AI request; return its usage id.
+
+    One transaction adds the request, its daily and monthly roll-ups, books the quota (the
+    actual amount minus ``reserved_tokens`` / ``reserved_cost`` taken by
+    ``billing.services.quota_consume``) and raises quota alerts. ``cost`` None means computed
+    from the model's prices. A ``request_id`` recorded before returns the first record's id and
+    changes nothing, so a client may retry safely. ``created_at`` places the row in time and is
+    for the service context only (imports, demo data, tests).
+
+    Raises UsageError: ``invalid`` (bad input, nothing written), ``forbidden`` (the caller may
+    not act for the user, or set ``created_at`` outside the service context), ``conflict`` (the
+    agent message already has a usage record).
+    """
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT record_ai_usage("
+                "p_user_id => %s::bigint, p_provider_id => %s::integer,"
+                " p_model_id => %s::integer, p_input_tokens => %s::integer,"
+                " p_output_tokens => %s::integer, p_cost => %s::numeric,"
+                " p_request_id => %s::text, p_cached_input_tokens => %s::integer,"
+                " p_reasoning_tokens => %s::integer, p_latency_ms => %s::integer,"
+                " p_time_to_first_token_ms => %s::integer, p_status => %s::text,"
+                " p_error_code => %s::text, p_agent_session_id => %s::bigint,"
+                " p_agent_message_id => %s::bigint, p_reserved_tokens => %s::bigint,"
+                " p_reserved_cost => %s::numeric, p_metadata => %s::jsonb,"
+                " p_created_at => %s::timestamptz)",
+                [
+                    user_id,
+                    provider_id,
+                    model_id,
+                    input_tokens,
+                    output_tokens,
+                    cost,
+                    request_id,
+                    cached_input_tokens,
+                    reasoning_tokens,
+                    latency_ms,
+                    time_to_first_token_ms,
+                    status,
+                    error_code,
+                    agent_session_id,
+                    agent_message_id,
+                    reserved_tokens,
+                    reserved_cost,
+                    json.dumps(metadata or {}),
+                    created_at,
+                ],
+            )
+            return cursor.fetchone()[0]
+    except DatabaseError as exc:
+        refusal = usage_error_from(exc)
+        if refusal is None:
+            raise
+        raise refusal from None

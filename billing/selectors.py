@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 
-from billing.services import quota_error_from
+from billing.services import refusals
 
 
 @dataclass(frozen=True)
@@ -34,18 +34,12 @@ def quota_remaining(*, user_id: int) -> QuotaRemaining | None:
     next quota call will roll it to). Raises ``billing.services.QuotaError`` (forbidden) when
     the caller may not see the user's quota.
     """
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT tokens_limit, tokens_used, tokens_remaining, tokens_percent_used,"
-                " cost_limit, cost_used, cost_remaining, cost_percent_used, period_start,"
-                " period_end FROM get_remaining_quota(p_user_id => %s::bigint)",
-                [user_id],
-            )
-            row = cursor.fetchone()
-    except DatabaseError as exc:
-        refusal = quota_error_from(exc)
-        if refusal is None:
-            raise
-        raise refusal from None
+    with refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tokens_limit, tokens_used, tokens_remaining, tokens_percent_used,"
+            " cost_limit, cost_used, cost_remaining, cost_percent_used, period_start,"
+            " period_end FROM get_remaining_quota(p_user_id => %s::bigint)",
+            [user_id],
+        )
+        row = cursor.fetchone()
     return None if row is None else QuotaRemaining(*row)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 
-from usage.services import usage_error_from
+from usage.services import refusals
 
 
 @dataclass(frozen=True)
@@ -30,17 +30,11 @@ def activity_summary(*, user_id: int, days: int = 30) -> list[DayActivity]:
     Idle days are included with zeros. Raises ``usage.services.UsageError``: ``invalid`` when
     ``days`` is not between 1 and 366, ``forbidden`` when the caller may not see the user.
     """
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT day, requests, failures, tokens, cost, sessions_started, messages"
-                " FROM get_user_activity_summary(p_user_id => %s::bigint, p_days => %s::integer)",
-                [user_id, days],
-            )
-            rows = cursor.fetchall()
-    except DatabaseError as exc:
-        refusal = usage_error_from(exc)
-        if refusal is None:
-            raise
-        raise refusal from None
+    with refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT day, requests, failures, tokens, cost, sessions_started, messages"
+            " FROM get_user_activity_summary(p_user_id => %s::bigint, p_days => %s::integer)",
+            [user_id, days],
+        )
+        rows = cursor.fetchall()
     return [DayActivity(*row) for row in rows]

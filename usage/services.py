@@ -11,47 +11,36 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 
 from witchcraft import db_errors
 
-# UsageError.code: how an API or page should answer.
-INVALID = "invalid"  # 400
-FORBIDDEN = "forbidden"  # 403
-CONFLICT = "conflict"  # 409
+# How to answer a refusal (UsageError.code).
+INVALID = db_errors.INVALID
+FORBIDDEN = db_errors.FORBIDDEN
+CONFLICT = db_errors.CONFLICT
 
 # Messages of refusals the database words tersely (22023 messages are passed on as they are:
 # they name the fault, e.g. "model 7 is not a model of provider 2").
 NOT_ALLOWED = "You may not record usage for this user."
 UNKNOWN_REFERENCE = "A referenced provider, model, agent session or message does not exist."
+# Only a concurrent second record for one agent message is a conflict: a retried request id is
+# not an error (the first record's id is returned).
 ALREADY_RECORDED = "This agent message already has a usage record."
 
-_NUMERIC_OUT_OF_RANGE = "22003"
 
-
-class UsageError(Exception):
+class UsageError(db_errors.Refused):
     """Recording (or reading) usage was refused; ``code`` says how to answer."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
-
-def usage_error_from(exc: DatabaseError) -> UsageError | None:
-    """Return the UsageError a database refusal stands for, or None for a genuine failure."""
-    state = db_errors.sqlstate(exc)
-    if state == db_errors.INSUFFICIENT_PRIVILEGE:
-        return UsageError(FORBIDDEN, NOT_ALLOWED)
-    if state in (db_errors.INVALID_PARAMETER, _NUMERIC_OUT_OF_RANGE):
-        return UsageError(INVALID, db_errors.message(exc))
-    if state == db_errors.FOREIGN_KEY_VIOLATION:
-        return UsageError(INVALID, UNKNOWN_REFERENCE)
-    if state == db_errors.UNIQUE_VIOLATION:
-        # Only a concurrent second record for one agent message gets here: a retried request
-        # id is not an error (the first record's id is returned).
-        return UsageError(CONFLICT, ALREADY_RECORDED)
-    return None
+def refusals():
+    """The database refusals of this domain's functions, raised as this module's error."""
+    return db_errors.refusals_as(
+        UsageError,
+        forbidden=NOT_ALLOWED,
+        unknown_reference=UNKNOWN_REFERENCE,
+        conflict=ALREADY_RECORDED,
+    )
 
 
 def usage_record(
@@ -89,45 +78,39 @@ def usage_record(
     not act for the user, or set ``created_at`` outside the service context), ``conflict`` (the
     agent message already has a usage record).
     """
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT record_ai_usage("
-                "p_user_id => %s::bigint, p_provider_id => %s::integer,"
-                " p_model_id => %s::integer, p_input_tokens => %s::integer,"
-                " p_output_tokens => %s::integer, p_cost => %s::numeric,"
-                " p_request_id => %s::text, p_cached_input_tokens => %s::integer,"
-                " p_reasoning_tokens => %s::integer, p_latency_ms => %s::integer,"
-                " p_time_to_first_token_ms => %s::integer, p_status => %s::text,"
-                " p_error_code => %s::text, p_agent_session_id => %s::bigint,"
-                " p_agent_message_id => %s::bigint, p_reserved_tokens => %s::bigint,"
-                " p_reserved_cost => %s::numeric, p_metadata => %s::jsonb,"
-                " p_created_at => %s::timestamptz)",
-                [
-                    user_id,
-                    provider_id,
-                    model_id,
-                    input_tokens,
-                    output_tokens,
-                    cost,
-                    request_id,
-                    cached_input_tokens,
-                    reasoning_tokens,
-                    latency_ms,
-                    time_to_first_token_ms,
-                    status,
-                    error_code,
-                    agent_session_id,
-                    agent_message_id,
-                    reserved_tokens,
-                    reserved_cost,
-                    json.dumps(metadata or {}),
-                    created_at,
-                ],
-            )
-            return cursor.fetchone()[0]
-    except DatabaseError as exc:
-        refusal = usage_error_from(exc)
-        if refusal is None:
-            raise
-        raise refusal from None
+    with refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT record_ai_usage("
+            "p_user_id => %s::bigint, p_provider_id => %s::integer,"
+            " p_model_id => %s::integer, p_input_tokens => %s::integer,"
+            " p_output_tokens => %s::integer, p_cost => %s::numeric,"
+            " p_request_id => %s::text, p_cached_input_tokens => %s::integer,"
+            " p_reasoning_tokens => %s::integer, p_latency_ms => %s::integer,"
+            " p_time_to_first_token_ms => %s::integer, p_status => %s::text,"
+            " p_error_code => %s::text, p_agent_session_id => %s::bigint,"
+            " p_agent_message_id => %s::bigint, p_reserved_tokens => %s::bigint,"
+            " p_reserved_cost => %s::numeric, p_metadata => %s::jsonb,"
+            " p_created_at => %s::timestamptz)",
+            [
+                user_id,
+                provider_id,
+                model_id,
+                input_tokens,
+                output_tokens,
+                cost,
+                request_id,
+                cached_input_tokens,
+                reasoning_tokens,
+                latency_ms,
+                time_to_first_token_ms,
+                status,
+                error_code,
+                agent_session_id,
+                agent_message_id,
+                reserved_tokens,
+                reserved_cost,
+                json.dumps(metadata or {}),
+                created_at,
+            ],
+        )
+        return cursor.fetchone()[0]

@@ -1,6 +1,9 @@
 """Recognise PostgreSQL errors raised by the SQL functions, so services answer with a clear
 domain error (and views with a 400) instead of a 500."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import DatabaseError
 
 INVALID_PARAMETER = "22023"
@@ -28,3 +31,57 @@ def message(exc: BaseException) -> str:
     cause = exc.__cause__ if isinstance(exc, DatabaseError) else exc
     diag = getattr(cause, "diag", None)
     return getattr(diag, "message_primary", None) or str(exc).splitlines()[0]
+
+
+NUMERIC_OUT_OF_RANGE = "22003"
+
+# Refused.code: how a page or the API answers.
+INVALID = "invalid"  # 400
+FORBIDDEN = "forbidden"  # 403
+CONFLICT = "conflict"  # 409
+
+
+class Refused(Exception):
+    """A SQL function refused the call; ``code`` says how to answer, ``message`` why."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def refusal(
+    exc: DatabaseError,
+    error_class: type[Refused] = Refused,
+    *,
+    forbidden: str,
+    unknown_reference: str | None = None,
+    conflict: str | None = None,
+) -> Refused | None:
+    """Return the refusal a database error stands for, or None for a genuine failure.
+
+    Invalid parameters (22023, 22003) keep the server's message: the functions word them to
+    name the fault.
+    """
+    state = sqlstate(exc)
+    if state == INSUFFICIENT_PRIVILEGE:
+        return error_class(FORBIDDEN, forbidden)
+    if state in (INVALID_PARAMETER, NUMERIC_OUT_OF_RANGE):
+        return error_class(INVALID, message(exc))
+    if state == FOREIGN_KEY_VIOLATION and unknown_reference:
+        return error_class(INVALID, unknown_reference)
+    if state == UNIQUE_VIOLATION and conflict:
+        return error_class(CONFLICT, conflict)
+    return None
+
+
+@contextmanager
+def refusals_as(error_class: type[Refused], **messages: str) -> Iterator[None]:
+    """Turn the database's refusals inside the block into ``error_class`` (see refusal())."""
+    try:
+        yield
+    except DatabaseError as exc:
+        refused = refusal(exc, error_class, **messages)
+        if refused is None:
+            raise
+        raise refused from None

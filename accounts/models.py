@@ -3,6 +3,7 @@
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower, Now, Trim
@@ -262,3 +263,27 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class UserSession(AbstractBaseSession):
+    """A browser session (Django's session table, with its owner): the "signed-in devices"."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, null=True, blank=True, related_name="sessions"
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(db_default=Now())
+    last_seen_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "user_sessions"
+
+    def __str__(self) -> str:
+        return f"session of {self.user_id or 'anonymous'}"
+
+    @classmethod
+    def get_session_store_class(cls):
+        from accounts.sessions import SessionStore
+
+        return SessionStore

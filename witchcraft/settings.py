@@ -9,6 +9,7 @@ from urllib.parse import unquote
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from witchcraft import embedded_db
 from witchcraft.mailers import mailers_from_url
@@ -56,6 +57,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_filters",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "hijack",
     "witchcraft",
     "accounts",
     "usage",
@@ -65,11 +70,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "hijack.middleware.HijackUserMiddleware",
     "witchcraft.rls.RowLevelSecurityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -89,6 +97,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -137,8 +146,17 @@ else:
 # --- mail ----------------------------------------------------------------------------------
 MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Witchcraft <no-reply@localhost>")
+MAIL_IN_BACKGROUND = env.bool("MAIL_IN_BACKGROUND", default=True)
 
 # --- passwords -----------------------------------------------------------------------------
+# Argon2id for new hashes; bcrypt (imported accounts) and PBKDF2 accepted and upgraded to
+# Argon2id on the next sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.BCryptPasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -157,6 +175,7 @@ USE_TZ = True
 
 # --- static files --------------------------------------------------------------------------
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"  # filled by collectstatic for production
 STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every start when it is missing
 WHITENOISE_MANIFEST_STRICT = False
@@ -171,12 +190,60 @@ STORAGES = {
     },
 }
 
+# --- accounts ------------------------------------------------------------------------------
+# Links in mails are built from SITE_URL, never from the request's Host header.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "/me/security/"
+LOGOUT_REDIRECT_URL = "accounts:login"
+SESSION_ENGINE = "accounts.sessions"
+ACCESS_TOKEN_TTL_DAYS = env.int("ACCESS_TOKEN_TTL_DAYS", default=30)
+PASSWORD_RESET_TTL_MINUTES = 60
+EMAIL_VERIFICATION_TTL_HOURS = 48
+# Sign-in lockout (counted from audit_logs) and rate limits (cache, per client IP).
+LOGIN_LOCKOUT_FAILURES = 5
+LOGIN_LOCKOUT_IP_FAILURES = 20
+LOGIN_LOCKOUT_MINUTES = 15
+RATE_LIMITS = {  # action: (requests, seconds) per IP
+    "login": (30, 60),
+    "register": (10, 3600),
+    "password_reset": (10, 3600),
+    "verification_resend": (5, 3600),
+}
+# Staff must use a second factor (TOTP) to reach the admin and the dashboard.
+STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=not DEBUG)
+OTP_TOTP_ISSUER = "Witchcraft"
+# Impersonation (django-hijack): staff only, never of a superuser or another staff member.
+HIJACK_PERMISSION_CHECK = "accounts.impersonation.may_impersonate"
+
 # --- security ------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+}
 
 LOGGING = {
     "version": 1,

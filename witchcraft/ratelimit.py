@@ -1,0 +1,51 @@
+"""Rate limits per client IP, counted in the cache (Redis when REDIS_URL is set)."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.shortcuts import render
+
+from witchcraft.rls import client_ip
+
+TOO_MANY = "Too many attempts. Please wait a little and try again."
+
+
+def hit(action: str, key: str) -> int | None:
+    """Count one attempt of ``action`` by ``key``; return seconds to wait when over the limit,
+    else None. Fixed windows of the configured length (settings.RATE_LIMITS)."""
+    limit, window = settings.RATE_LIMITS[action]
+    now = int(time.time())
+    bucket = now // window
+    cache_key = f"ratelimit:{action}:{key}:{bucket}"
+    cache.add(cache_key, 0, timeout=window + 1)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.set(cache_key, 1, timeout=window + 1)
+        count = 1
+    if count > limit:
+        return (bucket + 1) * window - now or 1
+    return None
+
+
+def rate_limited(action: str):
+    """Limit POSTs to a view per client IP: over the limit answers 429 with Retry-After."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if request.method == "POST":
+                wait = hit(action, client_ip(request) or "unknown")
+                if wait is not None:
+                    response = render(request, "429.html", {"message": TOO_MANY}, status=429)
+                    response["Retry-After"] = str(wait)
+                    return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

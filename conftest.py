@@ -25,6 +25,40 @@ def _empty_cache():
     cache.clear()
 
 
+@pytest.fixture(scope="session")
+def live_server(django_db_setup, django_db_blocker, live_server):
+    """pytest-django's live server, stopped before the test database is dropped.
+
+    Its request threads may still hold a connection when the session ends (a browser's
+    keep-alive); those are ended so that the test database can be dropped.
+    """
+    yield live_server
+    live_server.stop()
+    from django.db import connection
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+@pytest.fixture
+def page(live_server, monkeypatch):
+    """A Chromium page for browser tests; skipped (saying why) where Chromium is missing.
+
+    Playwright's sync API runs an event loop in this thread, which makes Django refuse ORM
+    calls from the test body unless told this thread is allowed them.
+    """
+    from witchcraft.testing import browser
+
+    if not browser.chromium_available():
+        pytest.skip(f"no Chromium at {browser.CHROMIUM}: install Debian's chromium package")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with browser.chromium_page() as chromium_page:
+        yield chromium_page
+
+
 @pytest.fixture
 def user(db):
     return factories.UserFactory()

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ from accounts.models import (
     normalize_email,
 )
 from witchcraft import rls
+from witchcraft.deferred import after_response
 from witchcraft.mail import mail_send, site_url
 
 LINK_INVALID = "This link is invalid or has expired. Ask for a new one."
@@ -45,8 +46,13 @@ def token_hash(raw: str) -> str:
 
 # --- email verification ------------------------------------------------------------------------
 def verification_send(*, user_id: int, ip: str = "") -> None:
-    """Mail the user a link that confirms their current address (valid 48 hours)."""
-    with rls.service_context(actor=user_id):
+    """Mail the user a link that confirms their current address (valid 48 hours), after the
+    response (witchcraft.deferred)."""
+    after_response(lambda: _verification_issue(user_id=user_id, ip=ip))
+
+
+def _verification_issue(*, user_id: int, ip: str) -> None:
+    with transaction.atomic(), rls.service_context(actor=user_id, ip=ip):
         user = User.objects.get(pk=user_id)
         raw, digest = new_token()
         EmailVerificationToken.objects.create(
@@ -82,24 +88,32 @@ def verification_confirm(*, raw_token: str) -> int | None:
 def password_reset_request(*, email: str, ip: str = "") -> None:
     """Mail a reset link (valid 1 hour) when an active account has this address.
 
-    The caller answers the same way whether or not it does; the work done is the same too
-    (a token is made and a mail rendered either way, only the unknown one is not sent).
+    The caller answers the same way whether or not it does, and as fast: the token and the mail
+    are made after the response (witchcraft.deferred).
     """
     email = normalize_email(email)
-    raw, digest = new_token()
     with rls.service_context():
-        user = User.objects.filter(email=email, is_active=True, deleted_at__isnull=True).first()
-        if user is not None:
-            PasswordResetToken.objects.create(
-                user=user,
-                token_hash=digest,
-                expires_at=timezone.now() + timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES),
-                requested_ip=ip or None,
-            )
-            with rls.service_context(actor=user.pk):
-                audit.audit_event(audit.PASSWORD_RESET_REQUESTED, user_id=user.pk)
-    link = site_url(reverse("accounts:password_reset_confirm", args=[raw]))
-    if user is not None:
+        user_id = (
+            User.objects.filter(email=email, is_active=True, deleted_at__isnull=True)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    if user_id is not None:
+        after_response(lambda: _password_reset_issue(user_id=user_id, ip=ip))
+
+
+def _password_reset_issue(*, user_id: int, ip: str) -> None:
+    raw, digest = new_token()
+    with transaction.atomic(), rls.service_context(actor=user_id, ip=ip):
+        user = User.objects.get(pk=user_id)
+        PasswordResetToken.objects.create(
+            user=user,
+            token_hash=digest,
+            expires_at=timezone.now() + timedelta(minutes=settings.PASSWORD_RESET_TTL_MINUTES),
+            requested_ip=ip or None,
+        )
+        audit.audit_event(audit.PASSWORD_RESET_REQUESTED, user_id=user.pk)
+        link = site_url(reverse("accounts:password_reset_confirm", args=[raw]))
         mail_send(
             to=user.email,
             subject="Reset your password",

@@ -111,11 +111,12 @@ def user_context(user, *, actor=None, request_id: str = "", ip: str = ""):
     )
 
 
-def service_context(*, actor=None, request_id: str = ""):
+def service_context(*, actor=None, request_id: str = "", ip: str = ""):
     """The context of a command or job: may act for any user, sees every row.
 
     Inside a request (sign-in, recovery), the request's id and client IP carry over, so audit
-    rows written in it still say where they came from.
+    rows written in it still say where they came from; work done after the response passes
+    them explicitly.
     """
     inherited = _current()[1] if connection.in_atomic_block else {}
     return identity_context(
@@ -125,7 +126,7 @@ def service_context(*, actor=None, request_id: str = ""):
             request_id=request_id
             or inherited.get("app.request_id")
             or f"job-{uuid.uuid4().hex[:12]}",
-            ip=inherited.get("app.ip", ""),
+            ip=ip or inherited.get("app.ip", ""),
         )
     )
 

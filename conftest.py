@@ -12,6 +12,12 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _staff_second_factor_off(settings):
+    """Tests do not depend on .env: staff need no second factor unless a test turns it on."""
+    settings.STAFF_2FA_REQUIRED = False
+
+
+@pytest.fixture(autouse=True)
 def _mail_in_the_foreground(settings):
     """Tests read mail.outbox right after the request (test transactions never commit)."""
     settings.MAIL_IN_BACKGROUND = False

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 
+from accounts import staff
 from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
 from accounts.models import (
     AccessToken,
@@ -11,6 +13,12 @@ from accounts.models import (
     UserProfile,
 )
 from witchcraft.admin_mixins import ReadOnlyAdmin
+
+# users is updatable by the runtime role column by column (accounts/sql/0002): the admin writes
+# those with update_fields, the staff flags through set_user_staff (audited by the database).
+USER_WRITABLE_FIELDS = ("full_name",)
+STAFF_FLAGS = ("is_staff", "is_superuser")
+USER_READ_ONLY_FIELDS = ("email", "is_active", "groups", "last_login", "date_joined")
 
 
 @admin.register(User)
@@ -37,6 +45,33 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     filter_horizontal = ("groups", "user_permissions")
+    # The change page (templates/admin/accounts/user/change_form.html) has an "Impersonate"
+    # button for the users the signed-in staff member may impersonate.
+
+    def get_readonly_fields(self, request, obj=None):
+        """On the change page, what the runtime role cannot write is shown, not edited; the
+        staff flags are editable by superusers only (set_user_staff refuses anyone else)."""
+        if obj is None:
+            return ()
+        readonly = [*USER_READ_ONLY_FIELDS]
+        if not request.user.is_superuser:
+            readonly += STAFF_FLAGS
+        return readonly
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return super().save_model(request, obj, form, change)
+        changed = set(form.changed_data)
+        if fields := [name for name in USER_WRITABLE_FIELDS if name in changed]:
+            obj.save(update_fields=fields)
+        if changed & set(STAFF_FLAGS):
+            try:
+                staff.user_set_staff(
+                    user_id=obj.pk, is_staff=obj.is_staff, is_superuser=obj.is_superuser
+                )
+            except staff.StaffFlagsRefused as refused:
+                raise PermissionDenied(refused.message) from None
+        return None
 
 
 @admin.register(UserProfile)

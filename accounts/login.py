@@ -22,11 +22,19 @@ INVALID_CREDENTIALS = "That email and password do not match an account, or sign-
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def _lock_attempts(*keys: str) -> None:
-    """Serialise attempts on the same account and IP until this transaction ends."""
+def lock_attempts(*, email: str, ip: str) -> None:
+    """Serialise sign-in attempts (either step) on one account and one IP until this
+    transaction ends, so parallel guesses cannot slip past the lockout."""
     with connection.cursor() as cursor:
-        for key in keys:
+        for key in (f"login:account:{email}", f"login:ip:{ip}"):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def is_locked(*, user_id: int | None, ip: str) -> bool:
+    """Whether the account (when known) or the IP has reached its failure limit."""
+    return (
+        user_id is not None and _recent_failures(user_id=user_id) >= settings.LOGIN_LOCKOUT_FAILURES
+    ) or bool(ip and _recent_failures(ip=ip) >= settings.LOGIN_LOCKOUT_IP_FAILURES)
 
 
 def _recent_failures(*, user_id: int | None = None, ip: str | None = None) -> int:
@@ -59,12 +67,9 @@ def login_check(*, email: str, password: str, ip: str, user_agent: str = "") -> 
     """
     email = normalize_email(email)
     with rls.service_context():
-        _lock_attempts(f"login:account:{email}", f"login:ip:{ip}")
+        lock_attempts(email=email, ip=ip)
         user = User.objects.filter(email=email, deleted_at__isnull=True).first()
-        locked = (
-            user is not None
-            and _recent_failures(user_id=user.pk) >= settings.LOGIN_LOCKOUT_FAILURES
-        ) or (ip and _recent_failures(ip=ip) >= settings.LOGIN_LOCKOUT_IP_FAILURES)
+        locked = is_locked(user_id=getattr(user, "pk", None), ip=ip)
         if user is None:
             make_password(password)  # the same work as a real check: no timing difference
             correct = False

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from accounts.views import auth, security
+from accounts.views import twofactor as two_factor
 
 app_name = "accounts"
 
@@ -17,4 +18,16 @@ urlpatterns = [
     path("auth/verify/resend/", auth.verification_resend, name="verification_resend"),
     path("auth/verify/<str:token>/", auth.verification_confirm, name="verify"),
     path("me/security/", security.security_page, name="security"),
+    path("me/security/password/", security.password_change, name="password_change"),
+    path("me/security/sessions/<str:ref>/revoke/", security.session_revoke, name="session_revoke"),
+    path("me/security/tokens/", security.token_create, name="token_create"),
+    path("me/security/tokens/<int:token_id>/revoke/", security.token_revoke, name="token_revoke"),
+    path("auth/login/2fa/", two_factor.login_2fa, name="login_2fa"),
+    path("me/security/2fa/", two_factor.two_factor_setup, name="two_factor_setup"),
+    path("me/security/2fa/disable/", two_factor.two_factor_disable, name="two_factor_disable"),
+    path(
+        "me/security/2fa/recovery-codes/",
+        two_factor.two_factor_recovery_codes,
+        name="two_factor_recovery_codes",
+    ),
 ]

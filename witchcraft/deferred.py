@@ -15,14 +15,29 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
 
+from witchcraft import rls
+
 logger = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="deferred")
 
 
-def _run(work: Callable[[], None]) -> None:
+def _run(work: Callable[[], None], identity: dict[str, str]) -> None:
     close_old_connections()
     try:
-        work()
+        if identity.get("app.request_id") or identity.get("app.actor_id"):
+            # Carry the request's id, client IP and actor (an impersonating staff member) over,
+            # so audit rows written by the work still say where they came from.
+            with (
+                transaction.atomic(),
+                rls.service_context(
+                    actor=int(identity["app.actor_id"]) if identity.get("app.actor_id") else None,
+                    request_id=identity.get("app.request_id", ""),
+                    ip=identity.get("app.ip", ""),
+                ),
+            ):
+                work()
+        else:
+            work()
     except Exception:  # a failure here must not reach a page; it is logged
         logger.exception("deferred work %s failed", getattr(work, "__name__", work))
     finally:
@@ -34,7 +49,8 @@ def after_response(work: Callable[[], None]) -> None:
     if not settings.MAIL_IN_BACKGROUND:
         work()
         return
-    transaction.on_commit(lambda: _pool.submit(_run, work))
+    identity = rls.current_identity()
+    transaction.on_commit(lambda: _pool.submit(_run, work, identity))
 
 
 def drain() -> None:

@@ -115,20 +115,27 @@ def service_context(*, actor=None, request_id: str = "", ip: str = ""):
     """The context of a command or job: may act for any user, sees every row.
 
     Inside a request (sign-in, recovery), the request's id and client IP carry over, so audit
-    rows written in it still say where they came from; work done after the response passes
-    them explicitly.
+    rows written in it still say where they came from, and so does an actor already set (the
+    staff member behind an impersonation outranks the ``actor`` given here, who is only the
+    default). Work done after the response carries them over too (witchcraft.deferred).
     """
     inherited = _current()[1] if connection.in_atomic_block else {}
+    inherited_actor = inherited.get("app.actor_id")
     return identity_context(
         Identity(
             is_service=True,
-            actor_id=getattr(actor, "pk", actor),
+            actor_id=int(inherited_actor) if inherited_actor else getattr(actor, "pk", actor),
             request_id=request_id
             or inherited.get("app.request_id")
             or f"job-{uuid.uuid4().hex[:12]}",
             ip=ip or inherited.get("app.ip", ""),
         )
     )
+
+
+def current_identity() -> dict[str, str]:
+    """The identity settings in force (empty outside a transaction), to carry elsewhere."""
+    return _current()[1] if connection.in_atomic_block else {}
 
 
 def client_ip(request) -> str:

@@ -6,5 +6,7 @@ from witchcraft import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # Impersonation: POST-only acquire / release views (accounts/impersonation.py).
+    path("hijack/", include("hijack.urls")),
     path("", include("accounts.urls")),
 ]

@@ -167,7 +167,6 @@ CREATE POLICY audit_logs_select_own ON audit_logs FOR SELECT TO witchcraft_app
     USING (user_id = (SELECT auth.user_id()));
 CREATE POLICY audit_logs_select_admin ON audit_logs FOR SELECT TO witchcraft_app
     USING ((SELECT auth.is_admin()));
-CREATE INDEX IF NOT EXISTS audit_logs_actor_id ON audit_logs (actor_id);
 
 CREATE OR REPLACE FUNCTION public.write_audit_log(
     p_event_type text,

@@ -80,6 +80,7 @@ def login_view(request):
         elif twofactor.requires_second_factor(user):
             request.session[PENDING_2FA] = user.pk
             request.session["pending_2fa_next"] = _safe_next(request, "")
+            twofactor.pending_stamp(request)
             return redirect("accounts:login_2fa")
         else:
             login.login_complete(request, user)

@@ -1,15 +1,197 @@
-"""``/me/security/``: the signed-in user's security page."""
+"""``/me/security/``: the signed-in user's security page (thin views).
 
+Password, signed-in devices, API tokens and recent security events. Everything runs in the
+request's row-level-security context: the user reads and changes their own rows only. Every
+change is a POST (with CSRF) and answers with the page again, or a redirect back to it.
+"""
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
-from accounts import selectors
+from accounts import devices, passwords, selectors, tokens
+
+# Messages shown to people (S105 mistakes words like "password" in them for secrets).
+PASSWORD_CHANGED = "Your password is changed. Every other device was signed out."  # noqa: S105
+SESSION_REVOKED = "That device is signed out."
+TOKEN_REVOKED = "The token is revoked: it no longer works."  # noqa: S105
+TOKEN_NOT_FOUND = "There is no such active token."  # noqa: S105
+PASSWORDS_DIFFER = "The two new passwords differ."
+NOT_WHILE_IMPERSONATING = "Passwords and API tokens cannot be changed while impersonating a user."
 
 
-@login_required
-def security_page(request):
+# Hashing is deliberately slow: a megabyte "password" must not reach it.
+PASSWORD_MAX_LENGTH = 1024
+
+
+class _PageForm(forms.Form):
+    """A form of the security page, which holds several: each has its own element ids."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class PasswordChangeForm(_PageForm):
+    id_prefix = "pw"
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    new_password = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 10 characters; not a common or all-numeric password.",
+    )
+    new_password_again = forms.CharField(
+        label="New password, again",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("new_password") and data.get("new_password") != data.get("new_password_again"):
+            self.add_error("new_password_again", PASSWORDS_DIFFER)
+        return data
+
+
+class TokenForm(_PageForm):
+    id_prefix = "tk"
+    name = forms.CharField(
+        label="Token name",
+        max_length=tokens.NAME_MAX_LENGTH,
+        help_text="What it is for, e.g. “laptop” or “CI”.",
+    )
+
+
+def _user_agent(request) -> str:
+    return request.headers.get("User-Agent", "")
+
+
+def _impersonating(request) -> bool:
+    return bool(getattr(request.user, "is_hijacked", False))
+
+
+def _page(request, *, password_form=None, token_form=None):
+    overview = selectors.security_overview(
+        user_id=request.user.pk, current_session_key=request.session.session_key
+    )
     return render(
         request,
         "accounts/security.html",
-        {"events": selectors.security_events(user_id=request.user.pk, limit=20)},
+        {
+            **overview,
+            "password_form": password_form or PasswordChangeForm(),
+            "token_form": token_form or TokenForm(),
+            "can_create_tokens": request.user.email_verified_at is not None,
+            "tokens_unverified": tokens.EMAIL_UNVERIFIED,
+            "token_ttl_days": settings.ACCESS_TOKEN_TTL_DAYS,
+        },
     )
+
+
+def _back(anchor: str):
+    return redirect(f"{reverse('accounts:security')}#{anchor}")
+
+
+@never_cache
+@require_safe
+@login_required
+def security_page(request):
+    return _page(request)
+
+
+@never_cache
+@require_POST
+@login_required
+def password_change(request):
+    if _impersonating(request):
+        messages.error(request, NOT_WHILE_IMPERSONATING)
+        return _back("password")
+    form = PasswordChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            user = passwords.password_change(
+                user_id=request.user.pk,
+                current_password=form.cleaned_data["current_password"],
+                new_password=form.cleaned_data["new_password"],
+                keep_session_key=request.session.session_key,
+                user_agent=_user_agent(request),
+            )
+        except passwords.PasswordChangeError as refused:
+            for message in refused.messages:
+                form.add_error(refused.field, message)
+        else:
+            devices.session_renew(request, user)
+            messages.success(request, PASSWORD_CHANGED)
+            return _back("password")
+    return _page(request, password_form=form)
+
+
+@require_POST
+@login_required
+def session_revoke(request, ref: str):
+    try:
+        devices.session_revoke(
+            user_id=request.user.pk,
+            ref=ref,
+            current_session_key=request.session.session_key,
+            user_agent=_user_agent(request),
+        )
+    except devices.SessionError as refused:
+        messages.error(request, refused.message)
+    else:
+        messages.success(request, SESSION_REVOKED)
+    return _back("devices")
+
+
+@never_cache
+@require_POST
+@login_required
+def token_create(request):
+    if _impersonating(request):
+        messages.error(request, NOT_WHILE_IMPERSONATING)
+        return _back("tokens")
+    form = TokenForm(request.POST)
+    if form.is_valid():
+        try:
+            issued = tokens.token_issue(
+                user_id=request.user.pk,
+                name=form.cleaned_data["name"],
+                user_agent=_user_agent(request),
+            )
+        except tokens.TokenError as refused:
+            form.add_error("name" if refused.field == "name" else None, refused.message)
+        else:
+            # Rendered, not redirected: the raw token must not wait in a session or a cookie.
+            return render(
+                request,
+                "accounts/token_created.html",
+                {"token": issued.token, "raw_token": issued.raw},
+            )
+    return _page(request, token_form=form)
+
+
+@require_POST
+@login_required
+def token_revoke(request, token_id: int):
+    if tokens.token_revoke(
+        user_id=request.user.pk, token_id=token_id, user_agent=_user_agent(request)
+    ):
+        messages.success(request, TOKEN_REVOKED)
+    else:
+        messages.error(request, TOKEN_NOT_FOUND)
+    return _back("tokens")

@@ -18,15 +18,8 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import audit
-from accounts.models import (
-    AccessToken,
-    EmailVerificationToken,
-    PasswordResetToken,
-    User,
-    UserSession,
-    normalize_email,
-)
+from accounts import audit, devices, tokens
+from accounts.models import EmailVerificationToken, PasswordResetToken, User, normalize_email
 from witchcraft import rls
 from witchcraft.deferred import after_response
 from witchcraft.mail import mail_send, site_url
@@ -166,10 +159,8 @@ def password_reset_confirm(*, raw_token: str, password: str) -> User:
         User.objects.filter(pk=user.pk).update(password=make_password(password))
         # Any other outstanding reset link dies with this one.
         PasswordResetToken.objects.filter(user=user, used_at__isnull=True).update(used_at=now)
-        ended = UserSession.objects.filter(user=user).delete()[0]
-        revoked = AccessToken.objects.filter(user=user, revoked_at__isnull=True).update(
-            revoked_at=now
-        )
+        ended = devices.sessions_end(user_id=user.pk)
+        revoked = tokens.tokens_revoke_all(user_id=user.pk)
         with rls.service_context(actor=user.pk):
             audit.audit_event(
                 audit.PASSWORD_RESET_COMPLETED,

@@ -70,3 +70,29 @@ def test_a_wrong_password_shows_the_error_in_the_form(page, live_server):
     page.fill("input[name=password]", "whatever it is")
     page.click("main button[type=submit]")
     assert page.is_visible("[role=alert]:has-text('do not match an account')")
+
+
+def test_create_an_api_token_see_it_once_and_revoke_it(page, live_server, settings):
+    settings.SITE_URL = live_server.url
+    page.goto(f"{live_server.url}/auth/register/")
+    page.fill("input[name=email]", "tokens@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_selector("text=Check your inbox")
+    page.goto(_last_link())  # confirm the address first: unverified accounts get no tokens
+    page.fill("input[name=email]", "tokens@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/me/security/")
+
+    page.fill("#tokens input[name=name]", "my laptop")
+    page.click("#tokens button:has-text('Create a token')")
+    raw = page.inner_text("#raw-token").strip()
+    assert raw.startswith("wc_")
+    page.click("text=Done")
+    row = page.locator("#tokens tr", has_text="my laptop")
+    assert raw not in page.content()  # shown once, never again
+    assert row.locator("text=active").count() == 1
+    row.locator("button:has-text('Revoke')").click()
+    page.wait_for_selector("#tokens tr:has-text('my laptop') >> text=revoked")
+    assert page.is_visible("td:has-text('token_revoked')")

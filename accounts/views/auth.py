@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import audit, login, recovery, services, twofactor
 from accounts.forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm
 from witchcraft import rls
+from witchcraft.deferred import after_response
 from witchcraft.mail import mail_send, site_url
 from witchcraft.ratelimit import rate_limited
 
@@ -33,6 +34,18 @@ def _safe_next(request, fallback: str) -> str:
     return fallback
 
 
+def _mail_already_registered(email: str) -> None:
+    mail_send(
+        to=email,
+        subject="Someone tried to create an account with your address",
+        template="already_registered",
+        context={
+            "login_link": site_url(reverse("accounts:login")),
+            "reset_link": site_url(reverse("accounts:password_reset")),
+        },
+    )
+
+
 @require_http_methods(["GET", "POST"])
 @rate_limited("register")
 def register(request):
@@ -48,16 +61,10 @@ def register(request):
             if refused.message != services.EMAIL_TAKEN:
                 form.add_error(refused.field, refused.message)
                 return render(request, "accounts/register.html", {"form": form})
-            # Taken: tell the owner by mail, answer exactly as for a new account.
-            mail_send(
-                to=form.cleaned_data["email"],
-                subject="Someone tried to create an account with your address",
-                template="already_registered",
-                context={
-                    "login_link": site_url(reverse("accounts:login")),
-                    "reset_link": site_url(reverse("accounts:password_reset")),
-                },
-            )
+            # Taken: tell the owner by mail, answer exactly as for a new account (and as fast:
+            # the mail is rendered after the response, like the new account's).
+            email = form.cleaned_data["email"]
+            after_response(lambda: _mail_already_registered(email))
         else:
             recovery.verification_send(user_id=user_id, ip=rls.client_ip(request))
         return render(request, "accounts/check_inbox.html", {"message": CHECK_INBOX})

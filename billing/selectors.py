@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import connection, transaction
 
+from billing.models import CURRENT_STATUSES, SubscriptionTier, UserSubscription
 from billing.services import refusals
 
 
@@ -43,3 +45,32 @@ def quota_remaining(*, user_id: int) -> QuotaRemaining | None:
         )
         row = cursor.fetchone()
     return None if row is None else QuotaRemaining(*row)
+
+
+def requests_per_minute(*, user_id: int) -> int:
+    """The API requests per minute the user's current plan allows (free's when none).
+
+    Cached for a minute: it is read on every API call.
+    """
+    key = f"tier-rpm:{user_id}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    rpm = (
+        SubscriptionTier.objects.filter(
+            id__in=UserSubscription.objects.filter(
+                user_id=user_id, status__in=CURRENT_STATUSES
+            ).values("tier_id")
+        )
+        .values_list("requests_per_minute", flat=True)
+        .first()
+    )
+    if rpm is None:
+        rpm = (
+            SubscriptionTier.objects.filter(slug="free")
+            .values_list("requests_per_minute", flat=True)
+            .first()
+            or 10
+        )
+    cache.set(key, rpm, timeout=60)
+    return rpm

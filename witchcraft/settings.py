@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_filters",
+    "ninja",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -79,6 +80,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "hijack.middleware.HijackUserMiddleware",
     "accounts.impersonation.ImpersonationMiddleware",
+    "accounts.bearer.BearerTokenMiddleware",
     "witchcraft.rls.RowLevelSecurityMiddleware",
     "accounts.impersonation.ImpersonatedActionAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -213,6 +215,7 @@ RATE_LIMITS = {  # action: (requests, seconds) per IP
     "password_reset": (10, 3600),
     "verification_resend": (5, 3600),
 }
+API_RATE_LIMITS = True  # per token, the plan's requests_per_minute
 # Staff must use a second factor (TOTP) to reach the admin and the dashboard.
 STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=not DEBUG)
 OTP_TOTP_ISSUER = "Witchcraft"

@@ -1,0 +1,175 @@
+"""Accounts over JSON: sign-up, sign-in (returns a bearer token), sign-out, the caller, tokens.
+
+The same flows as the pages (accounts.services, accounts.login, accounts.tokens)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema, Status
+
+from accounts import login, recovery, services, tokens, twofactor
+from accounts.models import AccessToken, User
+from witchcraft import rls
+from witchcraft.api import ApiError
+from witchcraft.ratelimit import hit
+
+router = Router(tags=["accounts"])
+
+CHECK_INBOX = "If the address is new, the account is created: confirm it from the mail we sent."
+SECOND_FACTOR_REQUIRED = "This account uses two-factor sign-in: send the code as `otp`."
+
+
+class RegisterIn(Schema):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    full_name: str = Field("", max_length=200)
+
+
+class MessageOut(Schema):
+    message: str
+
+
+class LoginIn(Schema):
+    email: str = Field(min_length=3, max_length=254)
+    password: str = Field(min_length=1, max_length=1024)
+    otp: str | None = Field(None, max_length=32, description="two-factor code, when enabled")
+    token_name: str = Field("Witchcraft app", min_length=1, max_length=100)
+
+
+class TokenOut(Schema):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class IssuedTokenOut(Schema):
+    token: str = Field(description="the bearer token: shown once, store it now")
+    token_info: TokenOut
+
+
+class TokenIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(default_factory=list, max_length=20)
+    ttl_days: int | None = Field(None, ge=1, le=366)
+
+
+class MeOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    email_verified: bool
+    date_joined: datetime
+
+
+def _limit(request, action: str) -> None:
+    wait = hit(action, rls.client_ip(request) or "unknown")
+    if wait is not None:
+        raise ApiError(429, "Too many attempts; wait and try again.", details={"retry_after": wait})
+
+
+def _issue(user: User, *, name: str, scopes=(), ttl_days=None, request) -> IssuedTokenOut:
+    with rls.user_context(user, ip=rls.client_ip(request)):
+        try:
+            issued = tokens.token_issue(
+                user_id=user.pk,
+                name=name,
+                scopes=scopes,
+                ttl_days=ttl_days,
+                user_agent=request.headers.get("User-Agent", ""),
+            )
+        except tokens.TokenError as refused:
+            status = {"invalid": 422, "forbidden": 403, "conflict": 409}.get(refused.code, 400)
+            raise ApiError(status, refused.message, details={"field": refused.field}) from None
+    return IssuedTokenOut(token=issued.raw, token_info=TokenOut.model_validate(issued.token))
+
+
+@router.post("/auth/register", auth=None, response={202: MessageOut}, summary="Create an account")
+def register(request, payload: RegisterIn):
+    """Answers the same whether or not the address already has an account."""
+    _limit(request, "register")
+    try:
+        user_id = services.user_register(
+            email=payload.email, password=payload.password, full_name=payload.full_name
+        )
+    except services.RegistrationError as refused:
+        if refused.message != services.EMAIL_TAKEN:
+            raise ApiError(
+                422, refused.message, details=[{"field": refused.field, "message": refused.message}]
+            ) from None
+    else:
+        recovery.verification_send(user_id=user_id, ip=rls.client_ip(request))
+    return Status(202, {"message": CHECK_INBOX})
+
+
+@router.post(
+    "/auth/login", auth=None, response={201: IssuedTokenOut}, summary="Sign in: get a token"
+)
+def login_token(request, payload: LoginIn):
+    """Checks the password (and the two-factor code when enabled) and returns a new bearer
+    token, shown once. Unverified accounts get 403: confirm the address first."""
+    _limit(request, "login")
+    user = login.login_check(
+        email=payload.email,
+        password=payload.password,
+        ip=rls.client_ip(request),
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+    if user is None:
+        raise ApiError(401, login.INVALID_CREDENTIALS, code="invalid_credentials")
+    if twofactor.requires_second_factor(user) and (
+        not payload.otp
+        or twofactor.second_factor_check(request, user=user, code=payload.otp) is None
+    ):
+        raise ApiError(401, SECOND_FACTOR_REQUIRED, code="second_factor_required")
+    return Status(201, _issue(user, name=payload.token_name, request=request))
+
+
+@router.post("/auth/logout", response={204: None}, summary="Revoke the token of this request")
+def logout_token(request):
+    tokens.token_revoke(user_id=request.user.pk, token_id=request.access_token.pk)
+    return Status(204, None)
+
+
+@router.get("/me", response=MeOut, summary="The signed-in user")
+def me(request):
+    user = request.user
+    return MeOut(
+        id=user.pk,
+        email=user.email,
+        full_name=user.full_name,
+        email_verified=user.email_verified_at is not None,
+        date_joined=user.date_joined,
+    )
+
+
+@router.get("/tokens", response=list[TokenOut], summary="Your access tokens (newest first)")
+def token_list(request):
+    return list(AccessToken.objects.filter(user_id=request.user.pk).order_by("-created_at")[:50])
+
+
+@router.post("/tokens", response={201: IssuedTokenOut}, summary="Create an access token")
+def token_create(request, payload: TokenIn):
+    return Status(
+        201,
+        _issue(
+            request.user,
+            name=payload.name,
+            scopes=payload.scopes,
+            ttl_days=payload.ttl_days,
+            request=request,
+        ),
+    )
+
+
+@router.delete("/tokens/{token_id}", response={204: None}, summary="Revoke an access token")
+def token_delete(request, token_id: int):
+    get_object_or_404(AccessToken, pk=token_id, user_id=request.user.pk)  # 404 if not yours
+    tokens.token_revoke(user_id=request.user.pk, token_id=token_id)
+    return Status(204, None)

@@ -21,9 +21,12 @@ CHECK_INBOX = "If the address is new, the account is created: confirm it from th
 SECOND_FACTOR_REQUIRED = "This account uses two-factor sign-in: send the code as `otp`."
 
 
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
 class RegisterIn(Schema):
-    email: str = Field(min_length=3, max_length=254)
-    password: str = Field(min_length=1, max_length=1024)
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    password: str = Field(min_length=10, max_length=1024)
     full_name: str = Field("", max_length=200)
 
 
@@ -32,7 +35,7 @@ class MessageOut(Schema):
 
 
 class LoginIn(Schema):
-    email: str = Field(min_length=3, max_length=254)
+    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
     password: str = Field(min_length=1, max_length=1024)
     otp: str | None = Field(None, max_length=32, description="two-factor code, when enabled")
     token_name: str = Field("Witchcraft app", min_length=1, max_length=100)

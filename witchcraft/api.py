@@ -44,7 +44,50 @@ class ApiError(HttpError):
         self.details = details
 
 
-api = NinjaAPI(
+class WitchcraftAPI(NinjaAPI):
+    """The API, with the error answers every operation can give documented in its schema."""
+
+    ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429)
+
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ERROR_SCHEMA
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                for status in self.ERROR_STATUSES:
+                    responses.setdefault(
+                        str(status),
+                        {
+                            "description": HTTPStatus(status).phrase,
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Error"}
+                                }
+                            },
+                        },
+                    )
+        return schema
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "examples": ["validation_error"]},
+                "message": {"type": "string"},
+                "details": {},
+            },
+        }
+    },
+}
+
+api = WitchcraftAPI(
     title="Witchcraft API",
     version="1",
     description=(
@@ -68,7 +111,7 @@ def error_response(request, status: int, message: str, *, code: str | None = Non
 def _field(loc) -> str:
     """``["body", "payload", "tokens"]`` -> ``tokens``: the field as the client wrote it."""
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "payload", "form")]
-    return ".".join(parts) or ".".join(str(p) for p in loc)
+    return ".".join(parts) or "body"
 
 
 @api.exception_handler(ValidationError)

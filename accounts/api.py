@@ -13,6 +13,7 @@ from accounts import login, recovery, services, tokens, twofactor
 from accounts.models import AccessToken, User
 from witchcraft import rls
 from witchcraft.api import ApiError
+from witchcraft.api_types import Line, ObjectInput, Text
 from witchcraft.ratelimit import hit
 
 router = Router(tags=["accounts"])
@@ -24,21 +25,21 @@ SECOND_FACTOR_REQUIRED = "This account uses two-factor sign-in: send the code as
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-class RegisterIn(Schema):
-    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
-    password: str = Field(min_length=10, max_length=1024)
-    full_name: str = Field("", max_length=200)
+class RegisterIn(ObjectInput):
+    email: Line = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    password: Text = Field(min_length=10, max_length=1024)
+    full_name: Line = Field("", max_length=200)
 
 
 class MessageOut(Schema):
     message: str
 
 
-class LoginIn(Schema):
-    email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
-    password: str = Field(min_length=1, max_length=1024)
-    otp: str | None = Field(None, max_length=32, description="two-factor code, when enabled")
-    token_name: str = Field("Witchcraft app", min_length=1, max_length=100)
+class LoginIn(ObjectInput):
+    email: Line = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
+    password: Text = Field(min_length=1, max_length=1024)
+    otp: Line | None = Field(None, max_length=32, description="two-factor code, when enabled")
+    token_name: Line = Field("Witchcraft app", min_length=1, max_length=100)
 
 
 class TokenOut(Schema):
@@ -57,10 +58,10 @@ class IssuedTokenOut(Schema):
     token_info: TokenOut
 
 
-class TokenIn(Schema):
-    name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(default_factory=list, max_length=20)
-    ttl_days: int | None = Field(None, ge=1, le=366)
+class TokenIn(ObjectInput):
+    name: Line = Field(min_length=1, max_length=100)
+    scopes: list[Line] = Field(default_factory=list, max_length=20)
+    ttl_days: int | None = Field(None, ge=1, le=366, strict=True)
 
 
 class MeOut(Schema):

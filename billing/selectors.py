@@ -74,3 +74,40 @@ def requests_per_minute(*, user_id: int) -> int:
         )
     cache.set(key, rpm, timeout=60)
     return rpm
+
+
+@dataclass(frozen=True)
+class PublicTier:
+    """A plan anyone may subscribe to, with its monthly limits and prices."""
+
+    slug: str
+    name: str
+    description: str
+    monthly_price: Decimal
+    yearly_price: Decimal
+    currency: str
+    monthly_token_limit: int
+    monthly_cost_limit: Decimal
+    requests_per_minute: int
+    features: dict
+
+
+def public_tiers() -> list[PublicTier]:
+    """Return the public, active plans in their display order."""
+    return [
+        PublicTier(
+            slug=t.slug,
+            name=t.name,
+            description=t.description,
+            monthly_price=t.monthly_price,
+            yearly_price=t.yearly_price,
+            currency=t.currency,
+            monthly_token_limit=t.monthly_token_limit,
+            monthly_cost_limit=t.monthly_cost_limit,
+            requests_per_minute=t.requests_per_minute,
+            features=t.features,
+        )
+        for t in SubscriptionTier.objects.filter(is_public=True, is_active=True).order_by(
+            "sort_order", "monthly_price", "slug"
+        )
+    ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from django.db import connection, transaction
 
+from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
 from usage.services import refusals
 
 
@@ -38,3 +40,168 @@ def activity_summary(*, user_id: int, days: int = 30) -> list[DayActivity]:
         )
         rows = cursor.fetchall()
     return [DayActivity(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """The counters of a roll-up row (``ai_usage_daily`` / ``ai_usage_monthly``)."""
+
+    requests: int
+    successes: int
+    failures: int  # every outcome but success
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    reasoning_tokens: int
+    total_tokens: int
+    cost: Decimal
+    average_latency_ms: int | None  # over the requests that reported one
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """One row of ``ai_usage_daily``: a UTC day, provider and model of the user."""
+
+    day: date
+    provider: str | None  # slug; None when the provider left the catalog
+    model: str | None  # name; None when the model left the catalog
+    totals: UsageTotals
+
+
+@dataclass(frozen=True)
+class MonthlyUsage:
+    """One row of ``ai_usage_monthly``: a UTC calendar month of the user."""
+
+    year: int
+    month: int
+    totals: UsageTotals
+
+
+@dataclass(frozen=True)
+class CatalogModel:
+    """An active model of an active provider, with its prices (US dollars per 1M tokens)."""
+
+    id: int
+    name: str
+    display_name: str
+    provider_id: int
+    provider: str  # slug
+    provider_name: str
+    is_local: bool
+    context_window: int
+    input_price_per_million: Decimal
+    output_price_per_million: Decimal
+    cached_input_price_per_million: Decimal
+
+
+MAX_DAILY_DAYS = 366
+_TOTALS_FIELDS = (
+    "request_count",
+    "success_count",
+    "error_count",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost",
+    "latency_ms_sum",
+    "latency_count",
+)
+
+
+def _totals(row: dict) -> UsageTotals:
+    return UsageTotals(
+        requests=row["request_count"],
+        successes=row["success_count"],
+        failures=row["error_count"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cached_input_tokens=row["cached_input_tokens"],
+        reasoning_tokens=row["reasoning_tokens"],
+        total_tokens=row["total_tokens"],
+        cost=row["cost"],
+        average_latency_ms=(
+            round(row["latency_ms_sum"] / row["latency_count"]) if row["latency_count"] else None
+        ),
+    )
+
+
+def model_ids_named(*, name: str) -> list[int]:
+    """The ids of the catalog models called ``name`` that the caller can see (any provider)."""
+    return list(AIModel.objects.filter(name=name).values_list("id", flat=True))
+
+
+def usage_daily_for_user(
+    *, user_id: int, date_from: date, date_to: date, model_ids: Sequence[int] | None = None
+) -> list[DailyUsage]:
+    """Return the user's daily roll-up rows from ``date_from`` to ``date_to`` (UTC days,
+    inclusive), oldest first, then by provider and model; only ``model_ids`` when given.
+
+    At most MAX_DAILY_DAYS days: the caller checks the range (a longer one raises ValueError).
+    Provider and model names come from the catalog the caller can see (None for a model that
+    has left it: its rows stay).
+    """
+    if date_to < date_from or (date_to - date_from).days >= MAX_DAILY_DAYS:
+        raise ValueError("the range must run forward over at most 366 days")
+    rows = AIUsageDaily.objects.filter(
+        user_id=user_id, usage_date__gte=date_from, usage_date__lte=date_to
+    )
+    if model_ids is not None:
+        rows = rows.filter(model_id__in=model_ids)
+    rows = list(
+        rows.order_by("usage_date", "provider_id", "model_id").values(
+            "usage_date", "provider_id", "model_id", *_TOTALS_FIELDS
+        )
+    )
+    # Separate lookups: a join would drop the rows of models the catalog no longer shows.
+    models = dict(
+        AIModel.objects.filter(id__in={r["model_id"] for r in rows}).values_list("id", "name")
+    )
+    providers = dict(
+        AIProvider.objects.filter(id__in={r["provider_id"] for r in rows}).values_list("id", "slug")
+    )
+    return [
+        DailyUsage(
+            day=row["usage_date"],
+            provider=providers.get(row["provider_id"]),
+            model=models.get(row["model_id"]),
+            totals=_totals(row),
+        )
+        for row in rows
+    ]
+
+
+def usage_monthly_for_user(*, user_id: int, limit: int = 24) -> list[MonthlyUsage]:
+    """Return the user's ``limit`` latest monthly roll-up rows, newest first."""
+    rows = (
+        AIUsageMonthly.objects.filter(user_id=user_id)
+        .order_by("-year", "-month")
+        .values("year", "month", *_TOTALS_FIELDS)[:limit]
+    )
+    return [MonthlyUsage(year=r["year"], month=r["month"], totals=_totals(r)) for r in rows]
+
+
+def catalog_models() -> list[CatalogModel]:
+    """Return the active models of active providers, by provider then model name."""
+    rows = (
+        AIModel.objects.filter(is_active=True, provider__is_active=True)
+        .select_related("provider")
+        .order_by("provider__slug", "name")
+    )
+    return [
+        CatalogModel(
+            id=m.id,
+            name=m.name,
+            display_name=m.display_name,
+            provider_id=m.provider_id,
+            provider=m.provider.slug,
+            provider_name=m.provider.name,
+            is_local=m.provider.is_local,
+            context_window=m.context_window,
+            input_price_per_million=m.input_price_per_million,
+            output_price_per_million=m.output_price_per_million,
+            cached_input_price_per_million=m.cached_input_price_per_million,
+        )
+        for m in rows
+    ]

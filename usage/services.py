@@ -7,6 +7,8 @@ or ``rls.service_context()``); the SQL function checks that the caller may act f
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -114,3 +116,64 @@ def usage_record(
             ],
         )
         return cursor.fetchone()[0]
+
+
+# Batches ---------------------------------------------------------------------------------------
+
+MAX_BATCH_RECORDS = 1000
+
+# What happened to one record of a batch (RecordResult.status).
+RECORDED = "recorded"
+DUPLICATE = "duplicate"
+REFUSED = "refused"
+
+# Why a record was refused (RecordResult.error_code), as record_ai_usage_batch words it.
+REFUSED_INVALID = "invalid"  # a bad value, an unknown or unavailable model or provider
+REFUSED_NOT_FOUND = "not_found"  # an agent session or message that is not the user's
+REFUSED_CONFLICT = "conflict"  # the request_id was recorded with other content
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """The answer of ``record_ai_usage_batch`` for one record."""
+
+    index: int
+    request_id: str | None
+    status: str  # RECORDED, DUPLICATE or REFUSED
+    usage_id: int | None  # the new row (recorded) or the first one (duplicate)
+    total_tokens: int | None
+    cost: Decimal | None
+    error_code: str | None  # REFUSED_* when refused
+    error_field: str | None
+    error_message: str | None
+
+
+def _json_default(value: Any) -> str:
+    """Decimals travel as plain decimal strings (the SQL function reads them exactly)."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def usage_record_batch(*, user_id: int, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+    """Record up to MAX_BATCH_RECORDS AI requests of the user set-wise; return one RecordResult
+    per record, in order.
+
+    Each record is a mapping with the API's field names (``request_id``, ``provider`` or
+    ``provider_id``, ``model`` or ``model_id``, the token counts, ``cost``, ``status``, ...; see
+    ``usage/sql/0004_usage_batch.sql``). Records are answered one by one: recorded, duplicate
+    (the request_id was recorded before with the same content: nothing changes) or refused
+    with a reason; the recorded ones are written together with their roll-ups and one quota
+    booking. Raises UsageError: ``invalid`` (not a list, or too many records; nothing
+    written), ``forbidden`` (the caller may not act for the user).
+    """
+    payload = json.dumps(list(records), default=_json_default)
+    with refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT out_index, out_request_id, out_status, out_usage_id, out_total_tokens,"
+            " out_cost, out_error_code, out_error_field, out_error_message"
+            " FROM record_ai_usage_batch(p_user_id => %s::bigint, p_records => %s::jsonb)",
+            [user_id, payload],
+        )
+        rows = cursor.fetchall()
+    return [RecordResult(*row) for row in rows]

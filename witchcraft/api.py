@@ -179,8 +179,14 @@ def _unexpected(request, exc):
 
 def _mount_routers() -> None:
     from accounts.api import router as accounts_router
+    from agents.api import router as agents_router
+    from billing.api import router as billing_router
+    from usage.api import router as usage_router
 
     api.add_router("/", accounts_router)
+    api.add_router("/agents", agents_router)
+    api.add_router("/", usage_router)
+    api.add_router("/", billing_router)
 
 
 _mount_routers()

@@ -89,6 +89,13 @@ BEGIN
         RAISE EXCEPTION 'model % is not a model of provider %', p_model_id, p_provider_id
             USING ERRCODE = '22023';
     END IF;
+    -- Only what the catalog offers now (the batch function refuses the same way).
+    IF NOT v_model.is_active OR NOT EXISTS (
+        SELECT 1 FROM public.ai_providers p WHERE p.id = p_provider_id AND p.is_active
+    ) THEN
+        RAISE EXCEPTION 'model % (or its provider) is not active', p_model_id
+            USING ERRCODE = '22023';
+    END IF;
     IF p_input_tokens IS NULL OR p_input_tokens < 0 OR p_output_tokens IS NULL
        OR p_output_tokens < 0 OR v_cached < 0 OR v_reasoning < 0 THEN
         RAISE EXCEPTION 'token counts must be non-negative numbers' USING ERRCODE = '22023';

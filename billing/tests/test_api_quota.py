@@ -6,14 +6,11 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import connections
 from django.test import Client
-from django.utils import timezone
 
-from accounts import tokens
 from billing.models import SubscriptionTier, UsageAlert, UserQuota
-from witchcraft import rls
-from witchcraft.testing.factories import UserFactory, quota_for
+from witchcraft.testing.factories import api_member
 
 pytestmark = pytest.mark.django_db
 
@@ -26,12 +23,7 @@ def _no_rate_limit(settings):
 
 def member(tier: str | None = "free"):
     """A verified user with a quota of ``tier`` (free: 100,000 tokens, $1.00) and a token."""
-    user = UserFactory(email_verified_at=timezone.now())
-    if tier:
-        quota_for(user, tier)
-    with transaction.atomic(), rls.user_context(user):
-        user.token = tokens.token_issue(user_id=user.pk, name="quota").raw
-    return user
+    return api_member(tier=tier)
 
 
 @pytest.fixture

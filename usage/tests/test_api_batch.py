@@ -10,9 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection, connections, transaction
 from django.db.models import Count, Sum
 from django.test import Client
-from django.utils import timezone
 
-from accounts import tokens
 from agents.models import AgentSession
 from billing.models import UsageAlert, UserQuota
 from usage import services
@@ -22,7 +20,7 @@ from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,
     UserFactory,
-    quota_for,
+    api_member,
 )
 
 pytestmark = pytest.mark.django_db
@@ -37,14 +35,8 @@ def _no_rate_limit(settings):
 
 
 def member(tier: str | None = "pro"):
-    """A verified user with a quota (pro: 5,000,000 tokens, $15; None: no quota) and a bearer
-    token."""
-    user = UserFactory(email_verified_at=timezone.now())
-    if tier:
-        quota_for(user, tier)
-    with transaction.atomic(), rls.user_context(user):
-        user.token = tokens.token_issue(user_id=user.pk, name="batch").raw
-    return user
+    """A verified user with a quota (pro: 5,000,000 tokens, $15; None: no quota) and a token."""
+    return api_member(tier=tier)
 
 
 @pytest.fixture

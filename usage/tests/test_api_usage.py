@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 from django.db.models import Sum
-from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import AccessToken
@@ -17,9 +16,8 @@ from witchcraft import rls
 from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,
-    UserFactory,
+    api_member,
     catalog_model,
-    quota_for,
 )
 
 pytestmark = pytest.mark.django_db
@@ -31,18 +29,9 @@ def _no_rate_limit(settings):
     settings.API_RATE_LIMITS = False
 
 
-def issue_token(user) -> str:
-    with rls.user_context(user):
-        return tokens.token_issue(user_id=user.pk, name="test").raw
-
-
 def member(email: str | None = None):
     """A verified user with a free quota (100,000 tokens, $1.00) and a bearer token."""
-    extra = {"email": email} if email else {}
-    user = UserFactory(email_verified_at=timezone.now(), **extra)
-    quota_for(user, "free")
-    user.token = issue_token(user)
-    return user
+    return api_member(email=email)
 
 
 @pytest.fixture

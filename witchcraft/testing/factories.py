@@ -112,3 +112,20 @@ def usage_request(
         cached_input_price_per_million=model.cached_input_price_per_million,
         **fields,
     )
+
+
+def api_member(*, tier: str | None = "free", email: str | None = None) -> User:
+    """A verified user with a quota of ``tier`` (None: no quota) and a bearer token, kept
+    on the returned user as ``.token`` (the raw value, as the client app holds it)."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from accounts import tokens
+    from witchcraft import rls
+
+    user = UserFactory(email_verified_at=timezone.now(), **({"email": email} if email else {}))
+    if tier:
+        quota_for(user, tier)
+    with transaction.atomic(), rls.user_context(user):
+        user.token = tokens.token_issue(user_id=user.pk, name="tests").raw
+    return user

@@ -10,5 +10,6 @@ urlpatterns = [
     # Impersonation: POST-only acquire / release views (accounts/impersonation.py).
     path("hijack/", include("hijack.urls")),
     path("api/v1/", api.urls),
+    path("dashboard/", include("witchcraft.dashboard_urls")),
     path("", include("accounts.urls")),
 ]

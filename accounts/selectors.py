@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from datetime import datetime
+
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from accounts import devices
-from accounts.models import AccessToken, AuditLog, UserSession
+from accounts import audit, devices
+from accounts.models import AccessToken, AuditLog, UserSession, normalize_email
 
 
 def security_events(*, user_id: int, limit: int = 20) -> list[dict]:
@@ -81,3 +84,63 @@ def security_overview(*, user_id: int, current_session_key: str | None) -> dict:
         ),
         "tokens": security_tokens(user_id=user_id, limit=50),
     }
+
+
+# --- Staff dashboard: the audit trail ------------------------------------------------------
+
+# A failed sign-in spike: more than this many ``login_failed`` rows in one minute (the seed's
+# "Failed login spike (>10/min)" alert).
+FAILED_LOGIN_SPIKE_PER_MINUTE = 10
+
+
+def audit_trail(
+    *,
+    event_type: str = "",
+    severity: str = "",
+    user_email: str = "",
+    actor_email: str = "",
+    ip: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+):
+    """Audit rows matching every filter given, newest first (``user`` and ``actor`` loaded).
+
+    A queryset: callers page it or cap it. The time range is ``since <= created_at < until``.
+    """
+    rows = AuditLog.objects.select_related("user", "actor").order_by("-created_at", "-id")
+    if event_type:
+        rows = rows.filter(event_type=event_type)
+    if severity:
+        rows = rows.filter(severity=severity)
+    if user_email:
+        rows = rows.filter(user__email=normalize_email(user_email))
+    if actor_email:
+        rows = rows.filter(actor__email=normalize_email(actor_email))
+    if ip:
+        rows = rows.filter(ip=ip)
+    if since:
+        rows = rows.filter(created_at__gte=since)
+    if until:
+        rows = rows.filter(created_at__lt=until)
+    return rows
+
+
+def failed_login_spikes(*, since: datetime, until: datetime, limit: int = 100) -> list[dict]:
+    """Minutes in ``[since, until)`` with more than FAILED_LOGIN_SPIKE_PER_MINUTE failed
+    sign-ins, newest first: ``[{"minute": datetime, "failures": int}]``.
+
+    ``login_failed`` is a warning, so idx_audit_logs_security serves the time range.
+    """
+    return list(
+        AuditLog.objects.filter(
+            event_type=audit.LOGIN_FAILED,
+            severity__in=["warning", "critical"],
+            created_at__gte=since,
+            created_at__lt=until,
+        )
+        .annotate(minute=TruncMinute("created_at"))
+        .values("minute")
+        .annotate(failures=Count("id"))
+        .filter(failures__gt=FAILED_LOGIN_SPIKE_PER_MINUTE)
+        .order_by("-minute")[:limit]
+    )

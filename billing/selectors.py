@@ -8,8 +8,16 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Count, OuterRef, Q, Subquery
 
-from billing.models import CURRENT_STATUSES, SubscriptionTier, UserSubscription
+from accounts.models import normalize_email
+from billing.models import (
+    CURRENT_STATUSES,
+    SubscriptionTier,
+    UsageAlert,
+    UserQuota,
+    UserSubscription,
+)
 from billing.services import refusals
 
 
@@ -111,3 +119,64 @@ def public_tiers() -> list[PublicTier]:
             "sort_order", "monthly_price", "slug"
         )
     ]
+
+
+# --- Staff dashboard: quotas near or over their limit, and the quota alerts ---------------
+
+APPROACHING_RATIO = Decimal("0.8")
+ALERT_STATUSES = ("open", "acknowledged", "resolved")
+
+
+def _current_tier_name():
+    """A subquery: the name of the user's current plan (None without one)."""
+    return Subquery(
+        UserSubscription.objects.filter(user_id=OuterRef("user_id"), status__in=CURRENT_STATUSES)
+        .order_by()
+        .values("tier__name")[:1]
+    )
+
+
+def quotas_approaching_limit():
+    """Quotas at or over 80 % of a limit, fullest first (served by idx_quotas_approaching_limit).
+
+    A queryset (for a paginator) of UserQuota with ``user`` loaded and ``tier_name`` annotated.
+    """
+    return (
+        UserQuota.objects.filter(usage_ratio__gte=APPROACHING_RATIO)
+        .select_related("user")
+        .annotate(tier_name=_current_tier_name())
+        .order_by("-usage_ratio", "user_id")
+    )
+
+
+def quota_counts() -> dict[str, int]:
+    """How many quotas are at or over 80 % and at or over 100 % (both on the partial index)."""
+    return UserQuota.objects.filter(usage_ratio__gte=APPROACHING_RATIO).aggregate(
+        approaching=Count("pk"), over=Count("pk", filter=Q(usage_ratio__gte=Decimal(1)))
+    )
+
+
+def quota_of(*, email: str):
+    """The quota of the user with this email (``user`` loaded, ``tier_name`` annotated), or
+    None when there is no such user or they have no quota."""
+    return (
+        UserQuota.objects.filter(user__email=normalize_email(email))
+        .select_related("user")
+        .annotate(tier_name=_current_tier_name())
+        .first()
+    )
+
+
+def usage_alerts(*, status: str = ""):
+    """Quota alerts, newest first, optionally only ``open`` (neither acknowledged nor resolved),
+    ``acknowledged`` (not resolved) or ``resolved``; ``user`` and ``acknowledged_by`` loaded."""
+    alerts = UsageAlert.objects.select_related("user", "acknowledged_by").order_by(
+        "-triggered_at", "-id"
+    )
+    if status == "open":
+        alerts = alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=True)
+    elif status == "acknowledged":
+        alerts = alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=False)
+    elif status == "resolved":
+        alerts = alerts.filter(resolved_at__isnull=False)
+    return alerts

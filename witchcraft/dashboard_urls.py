@@ -1,6 +1,29 @@
 """``/dashboard/``: the staff dashboard. Each app contributes its pages (views in its
 ``dashboard.py``, registered in the navigation with ``witchcraft.staff.dashboard_page``)."""
 
+from django.urls import path
+
+from accounts import dashboard as accounts_dashboard
+from agents import dashboard as agents_dashboard
+from billing import dashboard as billing_dashboard
+from usage import dashboard as usage_dashboard
+from witchcraft import monitoring
+
 app_name = "dashboard"
 
-urlpatterns = []
+urlpatterns = [
+    path("", usage_dashboard.overview, name="overview"),
+    path("usage/", usage_dashboard.usage, name="usage"),
+    path("usage.csv", usage_dashboard.usage_csv, name="usage_csv"),
+    path("quotas/", billing_dashboard.quotas, name="quotas"),
+    path(
+        "quotas/alerts/<int:alert_id>/acknowledge/",
+        billing_dashboard.alert_acknowledge,
+        name="alert_acknowledge",
+    ),
+    path("audit/", accounts_dashboard.audit_trail, name="audit"),
+    path("audit.csv", accounts_dashboard.audit_csv, name="audit_csv"),
+    path("agents/", agents_dashboard.agents, name="agents"),
+    path("agents/<int:session_id>/", agents_dashboard.agent_session, name="agent_session"),
+    path("monitoring/", monitoring.monitoring, name="monitoring"),
+]

@@ -134,6 +134,10 @@ _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_
 _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 _db["CONN_HEALTH_CHECKS"] = True
 _db["TEST"] = {"NAME": f"test_{_db['NAME']}"}
+# The monitoring page's references (the seed's "Connection Pooling" and Supabase Pro's 8 GiB).
+DATABASE_CAPACITY_BYTES = env.int("DATABASE_CAPACITY_BYTES", default=8 * 1024**3)
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=20)
+DATABASE_MAX_CONNECTIONS = env.int("DATABASE_MAX_CONNECTIONS", default=100)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"

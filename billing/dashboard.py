@@ -1,0 +1,116 @@
+"""``/dashboard/quotas/``: who is near or over their quota, the quota alerts (with
+acknowledge) and the quota of any user. Staff only; runs in the request's row-level-security
+context as an admin."""
+
+from decimal import Decimal
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
+
+from accounts.audit import audit_event
+from billing import selectors
+from billing.models import UsageAlert
+from witchcraft.staff import dashboard_page, staff_required
+
+ALERT_ACKNOWLEDGED = "alert_acknowledged"
+PER_PAGE = 50
+
+dashboard_page("dashboard:quotas", "Quotas")
+
+
+class AlertFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "All"), *((s, s.capitalize()) for s in selectors.ALERT_STATUSES)],
+    )
+
+
+class QuotaLookupForm(forms.Form):
+    email = forms.EmailField(required=False, label="Email")
+
+
+def _percent(ratio: Decimal | None) -> int:
+    """The usage ratio as a whole percent, for a <progress> (0-100) and the label."""
+    return 0 if ratio is None else int(ratio * 100)
+
+
+def _quota_row(quota) -> dict:
+    percent = _percent(quota.usage_ratio)
+    return {
+        "user": quota.user,
+        "admin_url": reverse("admin:accounts_user_change", args=[quota.user_id]),
+        "tokens_used": quota.tokens_used,
+        "tokens_limit": quota.tokens_limit,
+        "cost_used": quota.cost_used,
+        "cost_limit": quota.cost_limit,
+        "percent": percent,
+        "bar": min(percent, 100),
+        "over": quota.usage_ratio is not None and quota.usage_ratio >= 1,
+        "period_end": quota.period_end,
+        "tier": quota.tier_name or "",
+    }
+
+
+@staff_required
+@require_safe
+@never_cache
+def quotas(request):
+    quota_page = Paginator(selectors.quotas_approaching_limit(), PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    alert_form = AlertFilterForm(request.GET)
+    status = alert_form.cleaned_data["status"] if alert_form.is_valid() else ""
+    alert_page = Paginator(selectors.usage_alerts(status=status), PER_PAGE).get_page(
+        request.GET.get("alerts_page")
+    )
+    lookup_form = QuotaLookupForm(request.GET)
+    looked_up = None
+    email = lookup_form.cleaned_data["email"] if lookup_form.is_valid() else ""
+    if email:
+        quota = selectors.quota_of(email=email)
+        looked_up = _quota_row(quota) if quota is not None else None
+    return render(
+        request,
+        "dashboard/quotas.html",
+        {
+            "counts": selectors.quota_counts(),
+            "quota_page": quota_page,
+            "quota_rows": [_quota_row(q) for q in quota_page],
+            "alert_form": alert_form,
+            "alert_status": status,
+            "alert_page": alert_page,
+            "lookup_form": lookup_form,
+            "lookup_email": email,
+            "looked_up": looked_up,
+        },
+    )
+
+
+@staff_required
+@require_POST
+def alert_acknowledge(request, alert_id: int):
+    """Mark a quota alert as seen by this staff member (once), and audit it."""
+    alert = get_object_or_404(UsageAlert, pk=alert_id)
+    if alert.acknowledged_at is not None:
+        messages.info(request, "That alert was already acknowledged.")
+    else:
+        with transaction.atomic():
+            UsageAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+                acknowledged_at=timezone.now(), acknowledged_by=request.user
+            )
+            audit_event(
+                ALERT_ACKNOWLEDGED,
+                user_id=alert.user_id,
+                target_type="usage_alert",
+                target_id=alert.pk,
+                details={"alert_type": alert.alert_type, "metric": alert.metric},
+            )
+        messages.success(request, "Alert acknowledged.")
+    return redirect(reverse("dashboard:quotas") + "#alerts")

@@ -1,0 +1,182 @@
+"""Staff dashboard pages of usage: the overview (``/dashboard/``) and the usage analytics
+(``/dashboard/usage/``, with its CSV export)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from billing.models import SubscriptionTier
+from usage import dashboard_selectors as selectors
+from usage.models import AIModel, AIProvider
+from witchcraft.staff import dashboard_page, staff_required
+
+dashboard_page("dashboard:overview", "Overview")
+dashboard_page("dashboard:usage", "Usage")
+
+DEFAULT_DAYS = 30
+PERIOD_TOO_LONG = f"The period may span at most {selectors.MAX_PERIOD_DAYS} days."
+PERIOD_REVERSED = "The start of the period must not be after its end."
+
+
+@staff_required
+def overview(request):
+    today = selectors.today_utc()
+    start = today - timedelta(days=DEFAULT_DAYS - 1)
+    kpis = selectors.overview_kpis(today=today)
+    tokens, cost = selectors.daily_by_provider(start=start, end=today)
+    popular = selectors.model_popularity(
+        flt=selectors.UsageFilter(start=start, end=today), limit=10
+    )
+    context = {
+        "kpis": kpis,
+        "today": today,
+        "tokens_chart": tokens.chart("bar", stacked=True) if tokens.datasets else None,
+        "cost_chart": cost.chart("bar", stacked=True, money=True) if cost.datasets else None,
+        "popularity_chart": selectors.Series(
+            [row.key for row in popular], {"Requests": [row.totals.requests for row in popular]}
+        ).chart("bar")
+        if popular
+        else None,
+        "top_users": selectors.top_users_by_cost(year=today.year, month=today.month),
+        "alerts": selectors.open_alerts(),
+        "security_events": selectors.security_events(since=datetime.now(UTC) - timedelta(hours=24)),
+    }
+    return render(request, "dashboard/overview.html", context)
+
+
+class UsageFilterForm(forms.Form):
+    start = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    end = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    provider = forms.ModelChoiceField(
+        AIProvider.objects.order_by("name"), required=False, empty_label="All providers"
+    )
+    model = forms.ModelChoiceField(
+        AIModel.objects.select_related("provider").order_by("provider__name", "display_name"),
+        required=False,
+        empty_label="All models",
+    )
+    tier = forms.ModelChoiceField(
+        SubscriptionTier.objects.order_by("sort_order", "name"),
+        required=False,
+        empty_label="All tiers",
+    )
+    user = forms.EmailField(required=False, label="User email")
+
+    def clean(self):
+        data = super().clean()
+        today = selectors.today_utc()
+        end = data.get("end") or today
+        start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
+        if start > end:
+            raise ValidationError(PERIOD_REVERSED)
+        if (end - start).days + 1 > selectors.MAX_PERIOD_DAYS:
+            raise ValidationError(PERIOD_TOO_LONG)
+        data["start"], data["end"] = start, end
+        return data
+
+    def usage_filter(self) -> selectors.UsageFilter:
+        data = self.cleaned_data
+        return selectors.UsageFilter(
+            start=data["start"],
+            end=data["end"],
+            provider_id=data["provider"].pk if data.get("provider") else None,
+            model_id=data["model"].pk if data.get("model") else None,
+            tier_id=data["tier"].pk if data.get("tier") else None,
+            user_email=data.get("user") or None,
+        )
+
+
+def _usage_tables(request):
+    form = UsageFilterForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return form, None
+    if not request.GET:
+        form = UsageFilterForm({})
+        form.is_valid()
+    flt = form.usage_filter()
+    return form, {
+        "filter": flt,
+        "providers": selectors.provider_comparison(flt=flt),
+        "models": selectors.model_popularity(flt=flt),
+        "months": selectors.cost_by_month(flt=flt),
+    }
+
+
+@staff_required
+def usage(request):
+    form, tables = _usage_tables(request)
+    context = {"form": form, "tables": tables}
+    if tables:
+        providers, models, months = tables["providers"], tables["models"], tables["months"]
+        context["provider_chart"] = selectors.Series(
+            [row.key for row in providers],
+            {"Tokens": [row.totals.tokens for row in providers]},
+        ).chart("bar")
+        context["model_chart"] = selectors.Series(
+            [row.key for row in models[:10]],
+            {"Requests": [row.totals.requests for row in models[:10]]},
+        ).chart("bar")
+        context["month_chart"] = selectors.Series(
+            [row.key for row in months], {"Cost": [float(row.totals.cost) for row in months]}
+        ).chart("bar", money=True)
+        context["csv_query"] = request.GET.urlencode()
+    return render(request, "dashboard/usage.html", context)
+
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+CSV_HEADER = ["table", "name", "requests", "tokens", "cost", "avg_latency_ms", "error_rate"]
+
+
+def csv_rows(tables: dict) -> list[list[str]]:
+    """The rows of the usage page's three tables, as the CSV export writes them."""
+    rows = []
+    for table in ("providers", "models", "months"):
+        for row in tables[table]:
+            totals = row.totals
+            rate = totals.error_rate
+            rows.append(
+                [
+                    table,
+                    row.key,
+                    totals.requests,
+                    totals.tokens,
+                    f"{totals.cost:.2f}",
+                    "" if totals.average_latency_ms is None else totals.average_latency_ms,
+                    "" if rate is None else f"{rate:.1f}",
+                ]
+            )
+    return [[_cell(value) for value in row] for row in rows]
+
+
+@staff_required
+def usage_csv(request):
+    form, tables = _usage_tables(request)
+    if tables is None:
+        return HttpResponse(
+            "; ".join(str(error) for errors in form.errors.values() for error in errors),
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
+    flt = tables["filter"]
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="usage-{flt.start.isoformat()}-{flt.end.isoformat()}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(CSV_HEADER)
+    writer.writerows(csv_rows(tables))
+    return response

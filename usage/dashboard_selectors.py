@@ -1,0 +1,290 @@
+"""Reads for the staff dashboard's overview and usage pages: plain data.
+
+Totals and charts read the roll-ups (``ai_usage_daily``, ``ai_usage_monthly``) through their
+named indexes, never ``ai_usage_requests``; every list is bounded.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+
+from accounts.models import AuditLog
+from billing.models import CURRENT_STATUSES, UsageAlert, UserSubscription
+from usage.models import AIUsageDaily, AIUsageMonthly
+
+MAX_PERIOD_DAYS = 366
+SECURITY_SEVERITIES = ("warning", "critical")
+
+_SUMS = {
+    "requests": Sum("request_count"),
+    "errors": Sum("error_count"),
+    "tokens": Sum("total_tokens"),
+    "cost": Sum("cost"),
+    "latency_sum": Sum("latency_ms_sum"),
+    "latency_count": Sum("latency_count"),
+}
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Summed roll-up counters."""
+
+    requests: int = 0
+    errors: int = 0
+    tokens: int = 0
+    cost: Decimal = Decimal(0)
+    latency_sum: int = 0
+    latency_count: int = 0
+    users: int = 0
+
+    @property
+    def average_latency_ms(self) -> int | None:
+        return round(self.latency_sum / self.latency_count) if self.latency_count else None
+
+    @property
+    def error_rate(self) -> float | None:
+        """Percentage of requests that did not succeed; None without requests."""
+        return 100 * self.errors / self.requests if self.requests else None
+
+
+def _totals(row: dict, *, users: int = 0) -> Totals:
+    return Totals(
+        requests=row.get("requests") or 0,
+        errors=row.get("errors") or 0,
+        tokens=row.get("tokens") or 0,
+        cost=row.get("cost") or Decimal(0),
+        latency_sum=row.get("latency_sum") or 0,
+        latency_count=row.get("latency_count") or 0,
+        users=users if users else row.get("users") or 0,
+    )
+
+
+def previous_month(year: int, month: int) -> tuple[int, int]:
+    return (year - 1, 12) if month == 1 else (year, month - 1)
+
+
+@dataclass(frozen=True)
+class OverviewKpis:
+    today: Totals
+    this_month: Totals
+    last_month: Totals
+
+
+def overview_kpis(*, today: date) -> OverviewKpis:
+    """Today's totals (``ai_usage_daily``), this and last month's (``ai_usage_monthly``)."""
+    day = AIUsageDaily.objects.filter(usage_date=today).aggregate(
+        **_SUMS, users=Count("user_id", distinct=True)
+    )
+    last_year, last_month = previous_month(today.year, today.month)
+    months = (
+        AIUsageMonthly.objects.filter(
+            Q(year=today.year, month=today.month) | Q(year=last_year, month=last_month)
+        )
+        .values("year", "month")
+        .annotate(**_SUMS, users=Count("user_id"))
+    )
+    by_month = {(row["year"], row["month"]): _totals(row) for row in months}
+    return OverviewKpis(
+        today=_totals(day),
+        this_month=by_month.get((today.year, today.month), Totals()),
+        last_month=by_month.get((last_year, last_month), Totals()),
+    )
+
+
+@dataclass(frozen=True)
+class Series:
+    """A chart's data: labels on the x axis, one list of values per dataset."""
+
+    labels: list[str]
+    datasets: dict[str, list[float]]
+
+    def chart(self, kind: str, *, stacked: bool = False, money: bool = False) -> dict:
+        return {
+            "type": kind,
+            "labels": self.labels,
+            "datasets": [{"label": name, "data": data} for name, data in self.datasets.items()],
+            "stacked": stacked,
+            "money": money,
+        }
+
+
+def daily_by_provider(*, start: date, end: date) -> tuple[Series, Series]:
+    """Daily tokens and daily cost per provider, ``start`` to ``end`` inclusive (every day,
+    zeros included), from ``ai_usage_daily`` by ``idx_ai_usage_provider_comparison``."""
+    rows = (
+        AIUsageDaily.objects.filter(usage_date__range=(start, end))
+        .values("usage_date", "provider__name")
+        .annotate(tokens=Sum("total_tokens"), cost=Sum("cost"))
+        .order_by("provider__name", "usage_date")
+    )
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    index = {day: n for n, day in enumerate(days)}
+    tokens: dict[str, list[float]] = {}
+    cost: dict[str, list[float]] = {}
+    for row in rows:
+        name = row["provider__name"]
+        tokens.setdefault(name, [0] * len(days))[index[row["usage_date"]]] = row["tokens"]
+        cost.setdefault(name, [0.0] * len(days))[index[row["usage_date"]]] = float(row["cost"])
+    labels = [day.isoformat() for day in days]
+    return Series(labels, tokens), Series(labels, cost)
+
+
+@dataclass(frozen=True)
+class UserCost:
+    user_id: int
+    email: str
+    full_name: str
+    requests: int
+    tokens: int
+    cost: Decimal
+
+
+def top_users_by_cost(*, year: int, month: int, limit: int = 10) -> list[UserCost]:
+    """The month's biggest spenders (``idx_ai_usage_monthly_cost``)."""
+    rows = (
+        AIUsageMonthly.objects.filter(year=year, month=month, cost__gt=0)
+        .order_by("-cost", "user_id")
+        .values(
+            "user_id", "user__email", "user__full_name", "request_count", "total_tokens", "cost"
+        )[:limit]
+    )
+    return [
+        UserCost(
+            user_id=row["user_id"],
+            email=row["user__email"],
+            full_name=row["user__full_name"],
+            requests=row["request_count"],
+            tokens=row["total_tokens"],
+            cost=row["cost"],
+        )
+        for row in rows
+    ]
+
+
+def open_alerts(*, limit: int = 10) -> list[UsageAlert]:
+    """The newest unresolved quota alerts (``usage_alerts_open``), with their users."""
+    return list(
+        UsageAlert.objects.filter(resolved_at__isnull=True)
+        .select_related("user")
+        .order_by("-triggered_at", "-id")[:limit]
+    )
+
+
+def security_events(*, since: datetime, limit: int = 10) -> list[AuditLog]:
+    """The newest warnings and critical audit events since ``since``
+    (``idx_audit_logs_security``)."""
+    return list(
+        AuditLog.objects.filter(severity__in=SECURITY_SEVERITIES, created_at__gte=since)
+        .select_related("user", "actor")
+        .order_by("-created_at")[:limit]
+    )
+
+
+# --- The usage page -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    """The usage page's filters; ``end`` inclusive; None: no filter."""
+
+    start: date
+    end: date
+    provider_id: int | None = None
+    model_id: int | None = None
+    tier_id: int | None = None
+    user_email: str | None = None
+
+    @property
+    def only_period(self) -> bool:
+        return not (self.provider_id or self.model_id or self.tier_id or self.user_email)
+
+
+def _filtered_daily(flt: UsageFilter) -> QuerySet[AIUsageDaily]:
+    rows = AIUsageDaily.objects.filter(usage_date__range=(flt.start, flt.end))
+    if flt.provider_id:
+        rows = rows.filter(provider_id=flt.provider_id)
+    if flt.model_id:
+        rows = rows.filter(model_id=flt.model_id)
+    if flt.user_email:
+        rows = rows.filter(user__email=flt.user_email.strip().lower())
+    if flt.tier_id:
+        rows = rows.filter(
+            Exists(
+                UserSubscription.objects.filter(
+                    user_id=OuterRef("user_id"), status__in=CURRENT_STATUSES, tier_id=flt.tier_id
+                )
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a usage table: a provider, a model or a month, and its totals."""
+
+    key: str
+    totals: Totals
+
+
+def provider_comparison(*, flt: UsageFilter) -> list[Row]:
+    rows = (
+        _filtered_daily(flt)
+        .values("provider__name")
+        .annotate(**_SUMS)
+        .order_by("-requests", "provider__name")
+    )
+    return [Row(row["provider__name"], _totals(row)) for row in rows]
+
+
+def model_popularity(*, flt: UsageFilter, limit: int | None = None) -> list[Row]:
+    """Models by requests (``idx_model_popularity``); ``limit``: the top ones only."""
+    rows = (
+        _filtered_daily(flt)
+        .values("model__display_name", "provider__name")
+        .annotate(**_SUMS)
+        .order_by("-requests", "model__display_name")
+    )
+    if limit:
+        rows = rows[:limit]
+    return [
+        Row(f"{row['model__display_name']} ({row['provider__name']})", _totals(row)) for row in rows
+    ]
+
+
+def _whole_months(flt: UsageFilter) -> bool:
+    last_day = calendar.monthrange(flt.end.year, flt.end.month)[1]
+    return flt.start.day == 1 and flt.end.day == last_day
+
+
+def cost_by_month(*, flt: UsageFilter) -> list[Row]:
+    """Totals per month, oldest first: from ``ai_usage_monthly`` when only a period of whole
+    months is asked for, else the filtered daily rows summed by month."""
+    if flt.only_period and _whole_months(flt):
+        rows = (
+            AIUsageMonthly.objects.filter(
+                Q(year__gt=flt.start.year) | Q(year=flt.start.year, month__gte=flt.start.month),
+                Q(year__lt=flt.end.year) | Q(year=flt.end.year, month__lte=flt.end.month),
+            )
+            .values("year", "month")
+            .annotate(**_SUMS, users=Count("user_id"))
+            .order_by("year", "month")
+        )
+        return [Row(f"{row['year']}-{row['month']:02d}", _totals(row)) for row in rows]
+    rows = (
+        _filtered_daily(flt)
+        .annotate(period=TruncMonth("usage_date"))
+        .values("period")
+        .annotate(**_SUMS, users=Count("user_id", distinct=True))
+        .order_by("period")
+    )
+    return [Row(row["period"].strftime("%Y-%m"), _totals(row)) for row in rows]
+
+
+def today_utc() -> date:
+    return datetime.now(UTC).date()

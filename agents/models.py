@@ -50,6 +50,8 @@ class AgentSession(models.Model):
                 condition=Q(is_active=True),
             ),
             models.Index(fields=["user", "-started_at"], name="agent_sessions_user_started"),
+            # The staff list of every session, newest activity first (keyset pages).
+            models.Index(fields=["-last_activity_at", "-id"], name="agent_sessions_activity"),
         ]
         constraints = [
             *non_negative(

@@ -191,11 +191,8 @@ def database_sizes() -> dict:
 def connections() -> dict:
     """Connections to this database by state (pg_stat_activity) and the server's limit."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), count(*) FILTER (WHERE state = 'active'),"
-            " count(*) FILTER (WHERE state LIKE 'idle in transaction%%'),"
-            " current_setting('max_connections')::int"
-            " FROM pg_stat_activity WHERE datname = current_database()"
+        cursor.execute(  # SECURITY DEFINER: the runtime role sees no other connection
+            "SELECT total, active, idle_in_transaction, server_max FROM monitoring_connections()"
         )
         total, active, idle_in_transaction, server_max = cursor.fetchone()
     return {
@@ -211,27 +208,15 @@ def connections() -> dict:
 
 def slow_queries() -> dict:
     """Statements of this database running longer than SLOW_QUERY_SECONDS now (the text of
-    other roles' sessions is hidden by the server), and pg_stat_statements' slowest when
+    every connection, through monitoring_slow_queries()), and pg_stat_statements' slowest when
     that extension is installed."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, usename, extract(epoch FROM clock_timestamp() - query_start),"
-            " left(query, 500), count(*) OVER ()"
-            " FROM pg_stat_activity"
-            " WHERE datname = current_database() AND state = 'active'"
-            " AND pid <> pg_backend_pid()"
-            " AND query_start < clock_timestamp() - make_interval(secs => %s)"
-            " ORDER BY query_start LIMIT %s",
+        cursor.execute(  # SECURITY DEFINER: every connection's activity, for staff only
+            "SELECT out_pid, out_user, out_seconds, out_query, out_total"
+            " FROM monitoring_slow_queries(%s, %s)",
             [SLOW_QUERY_SECONDS, SLOW_QUERY_LIMIT],
         )
         running = cursor.fetchall()
-        # The server hides state and query of sessions of roles the caller has no privileges
-        # of: the runtime role sees no other connection's activity without pg_read_all_stats.
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND state IS NULL"
-        )
-        (hidden,) = cursor.fetchone()
         cursor.execute(
             "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = %s)", ["pg_stat_statements"]
         )
@@ -253,7 +238,6 @@ def slow_queries() -> dict:
             statements = None  # installed but not loaded (shared_preload_libraries)
     return {
         "count": running[0][4] if running else 0,
-        "hidden": hidden,
         "running": [
             {"pid": pid, "user": user, "seconds": seconds, "query": query}
             for pid, user, seconds, query, _ in running
@@ -303,8 +287,7 @@ def alerts(*, quotas, logins, today, sizes, slow) -> list[Alert]:
             "Slow queries",
             "warning",
             f"running longer than {SLOW_QUERY_SECONDS} s",
-            f"{slow['count']} running now"
-            + (f" ({slow['hidden']} connections not visible)" if slow["hidden"] else ""),
+            f"{slow['count']} running now",
             FIRING if slow["count"] else OK,
         ),
     ]

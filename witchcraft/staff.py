@@ -6,14 +6,26 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.urls import reverse
 
-# The dashboard's pages, in the order of its navigation: (url name, label).
+# The dashboard's pages: (url name, label), registered by each app's dashboard module and shown
+# in this order (pages not listed come last).
 DASHBOARD_PAGES: list[tuple[str, str]] = []
+NAVIGATION_ORDER = [
+    "dashboard:overview",
+    "dashboard:usage",
+    "dashboard:quotas",
+    "dashboard:audit",
+    "dashboard:agents",
+    "dashboard:monitoring",
+]
 
 
 def dashboard_page(url_name: str, label: str):
     """Register a page in the dashboard's navigation (at import of its views module)."""
     if (url_name, label) not in DASHBOARD_PAGES:
         DASHBOARD_PAGES.append((url_name, label))
+        DASHBOARD_PAGES.sort(
+            key=lambda page: NAVIGATION_ORDER.index(page[0]) if page[0] in NAVIGATION_ORDER else 99
+        )
 
 
 def staff_required(view):

@@ -45,7 +45,6 @@ def _quota_row(quota) -> dict:
     percent = _percent(quota.usage_ratio)
     return {
         "user": quota.user,
-        "admin_url": reverse("admin:accounts_user_change", args=[quota.user_id]),
         "tokens_used": quota.tokens_used,
         "tokens_limit": quota.tokens_limit,
         "cost_used": quota.cost_used,

@@ -4,6 +4,7 @@
 from django.urls import path
 
 from accounts import dashboard as accounts_dashboard
+from accounts import dashboard_user
 from agents import dashboard as agents_dashboard
 from billing import dashboard as billing_dashboard
 from usage import dashboard as usage_dashboard
@@ -26,4 +27,5 @@ urlpatterns = [
     path("agents/", agents_dashboard.agents, name="agents"),
     path("agents/<int:session_id>/", agents_dashboard.agent_session, name="agent_session"),
     path("monitoring/", monitoring.monitoring, name="monitoring"),
+    path("users/<int:user_id>/", dashboard_user.user_page, name="user"),
 ]

@@ -98,7 +98,7 @@ def test_lists_exactly_the_users_at_or_over_80_percent(client, staff):
     assert '<progress max="100" value="80"' in body
     assert '<progress max="100" value="100"' in body  # 130 % is drawn full
     assert "130 % · over" in body
-    assert reverse("admin:accounts_user_change", args=[warn.pk]) in body
+    assert reverse("dashboard:user", args=[warn.pk]) in body
 
 
 def test_the_list_is_paginated(client, staff):

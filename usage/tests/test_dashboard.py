@@ -142,7 +142,7 @@ def test_the_overview_charts_and_top_users(staff_client, usage):
     assert 'data-chart="chart-tokens"' in page and 'id="chart-tokens"' in page
     top = [row.email for row in response.context["top_users"]]
     assert top == ["bob@example.com", "alice@example.com"]
-    bob_link = reverse("admin:accounts_user_change", args=[usage["bob"].pk])
+    bob_link = reverse("dashboard:user", args=[usage["bob"].pk])
     assert f'href="{bob_link}"' in page
 
 

@@ -1,8 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
-from accounts import staff
+from accounts import audit, staff, tokens
 from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
 from accounts.models import (
     AccessToken,
@@ -21,16 +23,56 @@ STAFF_FLAGS = ("is_staff", "is_superuser")
 USER_READ_ONLY_FIELDS = ("email", "is_active", "groups", "last_login", "date_joined")
 
 
+def _changelist(model: str, user_id: int, field: str = "user") -> str:
+    return f"{reverse(f'admin:{model}_changelist')}?{field}__id__exact={user_id}"
+
+
+def user_links(user_id: int) -> list[tuple[str, str]]:
+    """(label, url) of the user's related rows: quota, subscriptions, sessions, usage, audit."""
+    return [
+        ("Quota", _changelist("billing_userquota", user_id)),
+        ("Subscriptions", _changelist("billing_usersubscription", user_id)),
+        ("Payments", _changelist("billing_paymenthistory", user_id)),
+        ("Alerts", _changelist("billing_usagealert", user_id)),
+        ("Agent sessions", _changelist("agents_agentsession", user_id)),
+        ("Usage requests", _changelist("usage_aiusagerequest", user_id)),
+        ("Daily usage", _changelist("usage_aiusagedaily", user_id)),
+        ("Tokens", _changelist("accounts_accesstoken", user_id)),
+        ("Audit (about)", _changelist("accounts_auditlog", user_id)),
+        ("Audit (by)", _changelist("accounts_auditlog", user_id, field="actor")),
+        ("Dashboard", f"/dashboard/users/{user_id}/"),
+    ]
+
+
+def user_link(user) -> str:
+    """The user's email, linked to their admin page."""
+    if user is None:
+        return "-"
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:accounts_user_change", args=[user.pk]), user.email
+    )
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeAdminForm
     add_form = UserCreationAdminForm
     ordering = ("-date_joined",)
-    list_display = ("email", "full_name", "is_active", "is_staff", "date_joined", "last_login")
-    list_filter = ("is_active", "is_staff", "is_superuser")
+    list_display = (
+        "email",
+        "full_name",
+        "is_active",
+        "is_staff",
+        "date_joined",
+        "last_login",
+        "related_links",
+    )
+    list_filter = ("is_active", "is_staff", "is_superuser", "date_joined")
     search_fields = ("email", "full_name")
+    date_hierarchy = "date_joined"
     fieldsets = (
         (None, {"fields": ("email", "password")}),
+        ("Related", {"fields": ("related_links",)}),
         ("Profile", {"fields": ("full_name",)}),
         ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "groups")}),
         ("Dates", {"fields": ("last_login", "date_joined")}),
@@ -53,10 +95,21 @@ class UserAdmin(DjangoUserAdmin):
         staff flags are editable by superusers only (set_user_staff refuses anyone else)."""
         if obj is None:
             return ()
-        readonly = [*USER_READ_ONLY_FIELDS]
+        readonly = [*USER_READ_ONLY_FIELDS, "related_links"]
         if not request.user.is_superuser:
             readonly += STAFF_FLAGS
         return readonly
+
+    @admin.display(description="Related")
+    def related_links(self, obj):
+        """Links to the user's rows in the other admin screens (no query: filtered lists)."""
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html_join(
+            " · ",
+            '<a href="{}">{}</a>',
+            ((url, label) for label, url in user_links(obj.pk)),
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -77,8 +130,10 @@ class UserAdmin(DjangoUserAdmin):
 @admin.register(UserProfile)
 class UserProfileAdmin(admin.ModelAdmin):
     list_display = ("user", "display_name", "company", "timezone", "locale")
+    list_filter = ("locale",)
     search_fields = ("user__email", "display_name", "company")
     list_select_related = ("user",)
+    ordering = ("user__email",)
     raw_id_fields = ("user",)
 
 
@@ -93,18 +148,33 @@ class AccessTokenAdmin(admin.ModelAdmin):
         "last_used_at",
         "revoked_at",
     )
-    list_filter = ("revoked_at", "expires_at")
+    list_filter = ("revoked_at", "expires_at", "created_at", "last_used_at")
     search_fields = ("name", "prefix", "user__email")
     list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     readonly_fields = ("token_hash", "prefix", "created_at", "last_used_at", "last_used_ip")
     raw_id_fields = ("user",)
+    actions = ("revoke_selected",)
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke_selected(self, request, queryset):
+        user_agent = audit.request_user_agent(request)
+        revoked = sum(
+            tokens.token_revoke(user_id=user_id, token_id=pk, user_agent=user_agent)
+            for pk, user_id in queryset.filter(revoked_at__isnull=True).values_list("pk", "user_id")
+        )
+        self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
 
 @admin.register(PasswordResetToken, EmailVerificationToken)
 class OneTimeTokenAdmin(admin.ModelAdmin):
     list_display = ("user", "created_at", "expires_at", "used_at", "requested_ip")
-    search_fields = ("user__email",)
+    list_filter = ("used_at", "expires_at")
+    search_fields = ("user__email", "requested_ip")
     list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     readonly_fields = ("token_hash", "created_at")
     raw_id_fields = ("user",)
 
@@ -113,8 +183,19 @@ class OneTimeTokenAdmin(admin.ModelAdmin):
 class AuditLogAdmin(ReadOnlyAdmin):
     """Append-only: nothing can be added, changed or deleted here."""
 
-    list_display = ("created_at", "event_type", "severity", "user", "actor", "ip")
-    list_filter = ("severity", "event_type")
-    search_fields = ("event_type", "user__email", "ip", "request_id")
+    list_display = (
+        "created_at",
+        "event_type",
+        "severity",
+        "user",
+        "actor",
+        "ip",
+        "target_type",
+        "target_id",
+    )
+    list_filter = ("severity", "event_type", "target_type")
+    search_fields = ("event_type", "user__email", "actor__email", "ip", "request_id", "target_id")
     date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     list_select_related = ("user", "actor")
+    show_full_result_count = False

@@ -1,6 +1,10 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 
+from accounts import audit
+from billing import services
 from billing.models import (
+    CURRENT_STATUSES,
     PaymentHistory,
     SubscriptionTier,
     UsageAlert,
@@ -8,6 +12,9 @@ from billing.models import (
     UserSubscription,
 )
 from witchcraft.admin_mixins import ReadOnlyAdmin
+
+# The runtime role cannot write quotas, subscriptions or payments: those screens are read-only
+# and change through the actions below, which call the services (staff-only SQL functions).
 
 
 @admin.register(SubscriptionTier)
@@ -25,27 +32,69 @@ class SubscriptionTierAdmin(admin.ModelAdmin):
         "sort_order",
     )
     list_filter = ("is_public", "is_active")
+    search_fields = ("name", "slug")
+    ordering = ("sort_order", "monthly_price")
     prepopulated_fields = {"slug": ("name",)}
 
 
+def _move_to_tier_action(slug: str, name: str):
+    def move_to_tier(modeladmin, request, queryset):
+        user_agent = audit.request_user_agent(request)
+        changed = 0
+        for user_id in set(queryset.values_list("user_id", flat=True)):
+            before_ids = set(
+                UserSubscription.objects.filter(
+                    user_id=user_id, status__in=CURRENT_STATUSES
+                ).values_list("pk", flat=True)
+            )
+            try:
+                new_id = services.subscription_change_tier(
+                    user_id=user_id, tier_slug=slug, user_agent=user_agent
+                )
+            except services.QuotaError as refused:
+                modeladmin.message_user(request, refused.message, messages.ERROR)
+                return
+            changed += new_id not in before_ids
+        modeladmin.message_user(request, f"{changed} user(s) moved to {name}.", messages.SUCCESS)
+
+    move_to_tier.__name__ = f"move_to_{slug}"
+    return admin.action(description=f"Move to {name}")(move_to_tier)
+
+
 @admin.register(UserSubscription)
-class UserSubscriptionAdmin(admin.ModelAdmin):
+class UserSubscriptionAdmin(ReadOnlyAdmin):
     list_display = (
         "user",
         "tier",
         "status",
         "billing_cycle",
+        "current_period_start",
         "current_period_end",
         "cancel_at_period_end",
+        "created_at",
     )
-    list_filter = ("status", "tier", "billing_cycle")
-    search_fields = ("user__email", "provider_subscription_id")
+    list_filter = ("status", "tier", "billing_cycle", "cancel_at_period_end")
+    search_fields = ("user__email", "provider_subscription_id", "provider_customer_id")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     list_select_related = ("user", "tier")
-    raw_id_fields = ("user",)
+
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        """One "Move to <tier>" action per active tier (each call audited as tier_changed)."""
+        actions = super().get_actions(request, action_location=action_location)
+        if self.actions is None or IS_POPUP_VAR in request.GET:
+            return actions
+        for slug, name in SubscriptionTier.objects.filter(is_active=True).values_list(
+            "slug", "name"
+        ):
+            action = self.get_action(_move_to_tier_action(slug, name), action_location)
+            if action:
+                actions[action.name] = action
+        return actions
 
 
 @admin.register(UserQuota)
-class UserQuotaAdmin(admin.ModelAdmin):
+class UserQuotaAdmin(ReadOnlyAdmin):
     list_display = (
         "user",
         "tokens_used",
@@ -53,35 +102,87 @@ class UserQuotaAdmin(admin.ModelAdmin):
         "cost_used",
         "cost_limit",
         "usage_ratio",
+        "period_start",
         "period_end",
+        "updated_at",
     )
+    list_filter = ("period_start",)
     search_fields = ("user__email",)
+    date_hierarchy = "period_start"
+    ordering = ("-usage_ratio",)
     list_select_related = ("user",)
-    raw_id_fields = ("user",)
+    show_full_result_count = False
+    actions = ("reset_selected",)
+
+    @admin.action(description="Reset selected quotas")
+    def reset_selected(self, request, queryset):
+        user_agent = audit.request_user_agent(request)
+        reset = 0
+        for user_id in queryset.values_list("user_id", flat=True):
+            try:
+                reset += services.quota_reset(user_id=user_id, user_agent=user_agent)
+            except services.QuotaError as refused:
+                self.message_user(request, refused.message, messages.ERROR)
+                return
+        self.message_user(request, f"{reset} quota(s) reset.", messages.SUCCESS)
 
 
 @admin.register(PaymentHistory)
 class PaymentHistoryAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "amount", "currency", "status", "payment_provider")
+    list_display = (
+        "created_at",
+        "user",
+        "amount",
+        "currency",
+        "status",
+        "payment_provider",
+        "provider_payment_id",
+    )
     list_filter = ("status", "payment_provider", "currency")
     search_fields = ("user__email", "provider_payment_id")
     date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     list_select_related = ("user",)
+    show_full_result_count = False
+
+
+ALERT_WRITABLE_FIELDS = ("acknowledged_at", "acknowledged_by")
 
 
 @admin.register(UsageAlert)
 class UsageAlertAdmin(admin.ModelAdmin):
+    """Alerts are raised by the quota functions; staff only acknowledge them here."""
+
     list_display = (
         "triggered_at",
         "user",
         "alert_type",
         "metric",
+        "threshold_percent",
         "value_at_trigger",
         "limit_at_trigger",
         "acknowledged_at",
         "resolved_at",
     )
-    list_filter = ("alert_type", "metric")
+    list_filter = ("alert_type", "metric", "acknowledged_at", "resolved_at")
     search_fields = ("user__email",)
+    date_hierarchy = "triggered_at"
+    ordering = ("-triggered_at",)
     list_select_related = ("user",)
     raw_id_fields = ("user", "acknowledged_by")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [
+            f.name
+            for f in self.model._meta.concrete_fields
+            if f.name not in ALERT_WRITABLE_FIELDS and f.name != "id"
+        ]
+
+    def save_model(self, request, obj, form, change):
+        obj.save(update_fields=list(ALERT_WRITABLE_FIELDS))

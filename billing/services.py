@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from accounts import audit
 from witchcraft import db_errors
 
 # Why a reservation was refused (QuotaDecision.reason).
@@ -77,3 +78,64 @@ def quota_roll_forward(*, user_id: int) -> bool:
     with refusals(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT roll_quota_forward(p_user_id => %s::bigint)", [user_id])
         return cursor.fetchone()[0]
+
+
+# Staff actions (the admin). Audit events they write:
+QUOTA_RESET = "quota_reset"
+TIER_CHANGED = "tier_changed"
+STAFF_ONLY = "Only staff may do this."
+
+
+def staff_refusals():
+    return db_errors.refusals_as(QuotaError, forbidden=STAFF_ONLY)
+
+
+def quota_reset(*, user_id: int, user_agent: str = "") -> bool:
+    """Reset the user's quota (staff only): used counters to 0, limits from the current plan,
+    open alerts resolved. Returns False when the user has no quota. Audited (``quota_reset``,
+    the staff member as actor). Raises QuotaError (forbidden) for a caller who is not staff.
+    """
+    with staff_refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT reset_user_quota(p_user_id => %s::bigint)", [user_id])
+        reset = cursor.fetchone()[0]
+        if reset:
+            audit.audit_event(
+                QUOTA_RESET,
+                user_id=user_id,
+                target_type="user_quota",
+                target_id=user_id,
+                user_agent=user_agent,
+            )
+    return reset
+
+
+def subscription_change_tier(*, user_id: int, tier_slug: str, user_agent: str = "") -> int:
+    """Move the user to the tier ``tier_slug`` (staff only); return the current subscription id.
+
+    The current subscription is canceled and a new active one starts on the tier; the quota's
+    limits become the tier's. Already on the tier: nothing changes and nothing is audited.
+    Audited (``tier_changed``). Raises QuotaError: invalid (unknown tier), forbidden (not staff).
+    """
+    with staff_refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT s.id, t.slug FROM user_subscriptions s JOIN subscription_tiers t"
+            " ON t.id = s.tier_id WHERE s.user_id = %s"
+            " AND s.status IN ('trialing', 'active', 'past_due')",
+            [user_id],
+        )
+        before = cursor.fetchone()
+        cursor.execute(
+            "SELECT change_user_tier(p_user_id => %s::bigint, p_tier_slug => %s)",
+            [user_id, tier_slug],
+        )
+        subscription_id = cursor.fetchone()[0]
+        if before is None or before[0] != subscription_id:
+            audit.audit_event(
+                TIER_CHANGED,
+                user_id=user_id,
+                target_type="user_subscription",
+                target_id=subscription_id,
+                details={"from": before[1] if before else None, "to": tier_slug},
+                user_agent=user_agent,
+            )
+    return subscription_id

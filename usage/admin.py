@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, AIUsageRequest
 from witchcraft.admin_mixins import ReadOnlyAdmin
@@ -9,6 +11,7 @@ class AIProviderAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "is_local", "is_active")
     list_filter = ("is_active", "is_local")
     search_fields = ("name", "slug")
+    ordering = ("name",)
     prepopulated_fields = {"slug": ("name",)}
 
 
@@ -25,8 +28,9 @@ class AIModelAdmin(admin.ModelAdmin):
         "is_active",
     )
     list_filter = ("provider", "is_active")
-    search_fields = ("name", "display_name")
+    search_fields = ("name", "display_name", "provider__name")
     list_select_related = ("provider",)
+    ordering = ("provider__name", "name")
 
 
 @admin.register(AIUsageRequest)
@@ -40,12 +44,21 @@ class AIUsageRequestAdmin(ReadOnlyAdmin):
         "output_tokens",
         "cost",
         "latency_ms",
+        "session_link",
     )
-    list_filter = ("status", "provider")
+    list_filter = ("status", "provider", "model")
     search_fields = ("request_id", "user__email")
     date_hierarchy = "created_at"
+    ordering = ("-created_at",)
     list_select_related = ("user", "model")
     show_full_result_count = False
+
+    @admin.display(description="Agent session")
+    def session_link(self, obj):
+        if obj.agent_session_id is None:
+            return "-"
+        url = reverse("admin:agents_agentsession_change", args=[obj.agent_session_id])
+        return format_html('<a href="{}">#{}</a>', url, obj.agent_session_id)
 
 
 @admin.register(AIUsageDaily)
@@ -60,10 +73,12 @@ class AIUsageDailyAdmin(ReadOnlyAdmin):
         "total_tokens",
         "cost",
     )
-    list_filter = ("provider",)
+    list_filter = ("provider", "model", "usage_date")
     search_fields = ("user__email",)
     date_hierarchy = "usage_date"
+    ordering = ("-usage_date",)
     list_select_related = ("user", "provider", "model")
+    show_full_result_count = False
 
 
 @admin.register(AIUsageMonthly)
@@ -71,4 +86,6 @@ class AIUsageMonthlyAdmin(ReadOnlyAdmin):
     list_display = ("year", "month", "user", "request_count", "total_tokens", "cost")
     list_filter = ("year", "month")
     search_fields = ("user__email",)
+    ordering = ("-year", "-month")
     list_select_related = ("user",)
+    show_full_result_count = False

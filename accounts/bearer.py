@@ -5,14 +5,12 @@ cookie (no CSRF exposure). The lookup happens in middleware, before the row-leve
 middleware opens the request's context, so the whole API call runs as the token's user.
 """
 
-import time
-
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from ninja.throttling import BaseThrottle
 
 from accounts import tokens
+from witchcraft.ratelimit import count_in_window
 from witchcraft.rls import client_ip
 
 API_PREFIX = "/api/"
@@ -54,17 +52,7 @@ class TierRateThrottle(BaseThrottle):
         from billing.selectors import requests_per_minute
 
         limit = requests_per_minute(user_id=request.user.pk)
-        window = 60
-        now = int(time.time())
-        bucket = now // window
-        key = f"api-rate:{token.pk}:{bucket}"
-        cache.add(key, 0, timeout=window + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=window + 1)
-            count = 1
-        self._wait = (bucket + 1) * window - now
+        count, self._wait = count_in_window(f"api:{token.pk}", 60)
         return count <= limit or not settings.API_RATE_LIMITS
 
     def wait(self) -> int:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from accounts import audit, selectors
 from accounts.models import AuditSeverity
+from witchcraft.csv_export import csv_cell
 from witchcraft.staff import dashboard_page, staff_required
 
 PER_PAGE = 50
@@ -25,7 +26,6 @@ COUNT_CAP = 10_000
 CSV_MAX_ROWS = 10_000
 SPIKE_WINDOW = timedelta(hours=24)
 # Cells starting with one of these are formulas to a spreadsheet (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 dashboard_page("dashboard:audit", "Audit")
 
@@ -121,12 +121,6 @@ def audit_trail(request):
             "csv_max_rows": CSV_MAX_ROWS,
         },
     )
-
-
-def csv_cell(value) -> str:
-    """A value as a CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 CSV_HEADER = [

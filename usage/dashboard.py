@@ -14,6 +14,7 @@ from django.shortcuts import render
 from billing.models import SubscriptionTier
 from usage import dashboard_selectors as selectors
 from usage.models import AIModel, AIProvider
+from witchcraft.csv_export import csv_cell
 from witchcraft.staff import dashboard_page, staff_required
 
 dashboard_page("dashboard:overview", "Overview")
@@ -129,15 +130,6 @@ def usage(request):
     return render(request, "dashboard/usage.html", context)
 
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    """A CSV cell that a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
 CSV_HEADER = ["table", "name", "requests", "tokens", "cost", "avg_latency_ms", "error_rate"]
 
 
@@ -159,7 +151,7 @@ def csv_rows(tables: dict) -> list[list[str]]:
                     "" if rate is None else f"{rate:.1f}",
                 ]
             )
-    return [[_cell(value) for value in row] for row in rows]
+    return [[csv_cell(value) for value in row] for row in rows]
 
 
 @staff_required

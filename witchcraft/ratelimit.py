@@ -14,22 +14,27 @@ from witchcraft.rls import client_ip
 TOO_MANY = "Too many attempts. Please wait a little and try again."
 
 
-def hit(action: str, key: str) -> int | None:
-    """Count one attempt of ``action`` by ``key``; return seconds to wait when over the limit,
-    else None. Fixed windows of the configured length (settings.RATE_LIMITS)."""
-    limit, window = settings.RATE_LIMITS[action]
+def count_in_window(key: str, window: int) -> tuple[int, int]:
+    """Count one event under ``key`` in the current fixed window of ``window`` seconds; return
+    the count so far in this window and the seconds until it ends (at least 1)."""
     now = int(time.time())
     bucket = now // window
-    cache_key = f"ratelimit:{action}:{key}:{bucket}"
+    cache_key = f"ratelimit:{key}:{bucket}"
     cache.add(cache_key, 0, timeout=window + 1)
     try:
         count = cache.incr(cache_key)
     except ValueError:  # expired between add and incr
         cache.set(cache_key, 1, timeout=window + 1)
         count = 1
-    if count > limit:
-        return (bucket + 1) * window - now or 1
-    return None
+    return count, max(1, (bucket + 1) * window - now)
+
+
+def hit(action: str, key: str) -> int | None:
+    """Count one attempt of ``action`` by ``key``; return seconds to wait when over the limit,
+    else None. Fixed windows of the configured length (settings.RATE_LIMITS)."""
+    limit, window = settings.RATE_LIMITS[action]
+    count, wait = count_in_window(f"{action}:{key}", window)
+    return wait if count > limit else None
 
 
 def rate_limited(action: str):

@@ -9,8 +9,8 @@ from django.conf import settings
 from django.shortcuts import resolve_url
 
 from accounts import audit
-from accounts.dashboard import csv_cell
 from accounts.models import AuditLog, User
+from witchcraft.csv_export import csv_cell
 from witchcraft.testing import factories
 from witchcraft.testing.factories import AuditLogFactory
 

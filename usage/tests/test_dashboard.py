@@ -315,7 +315,7 @@ def test_the_csv_defuses_formulas():
         "months": [],
     }
     assert csv_rows(tables) == []
-    from usage.dashboard import _cell
+    from witchcraft.csv_export import csv_cell as _cell
 
     assert [_cell(v) for v in ("=1+1", "+1", "-1", "@SUM", "plain", 5)] == [
         "'=1+1",

@@ -180,3 +180,15 @@ def usage_alerts(*, status: str = ""):
     elif status == "resolved":
         alerts = alerts.filter(resolved_at__isnull=False)
     return alerts
+
+
+# --- The user's own pages -------------------------------------------------------------------
+
+
+def open_alerts_for_user(*, user_id: int, limit: int = 10) -> list[UsageAlert]:
+    """The user's unresolved quota alerts, newest first (at most ``limit``)."""
+    return list(
+        UsageAlert.objects.filter(user_id=user_id, resolved_at__isnull=True).order_by(
+            "-triggered_at", "-id"
+        )[:limit]
+    )

@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
                 "witchcraft.staff.dashboard_nav",
+                "witchcraft.selfservice.me_nav",
             ],
         },
     },

@@ -12,4 +12,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("dashboard/", include("witchcraft.dashboard_urls")),
     path("", include("accounts.urls")),
+    path("", include("usage.urls")),
+    path("", include("agents.urls")),
+    path("", include("billing.urls")),
 ]

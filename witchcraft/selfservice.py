@@ -20,7 +20,7 @@ NAVIGATION_ORDER = [
     "accounts:me_tokens",
     "accounts:security",
     "accounts:me_profile",
-    "accounts:me_privacy",
+    "accounts:me_export",
 ]
 
 

@@ -92,16 +92,36 @@ class UserSubscription(models.Model):
     current_period_start = models.DateTimeField()
     current_period_end = models.DateTimeField()
     cancel_at_period_end = models.BooleanField(default=False)
+    # With cancel_at_period_end: the tier the user moves to when the period ends (a downgrade);
+    # NULL means the free tier (a cancellation).
+    scheduled_tier = models.ForeignKey(
+        SubscriptionTier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # indexed by user_subscriptions_scheduled
+    )
     canceled_at = models.DateTimeField(null=True, blank=True)
     payment_provider = models.CharField(max_length=32, blank=True, default="")
     provider_customer_id = models.CharField(max_length=255, blank=True, default="")
     provider_subscription_id = models.CharField(max_length=255, blank=True, default="")
+    # When the provider created the last event that moved this subscription: an older event
+    # arriving late (webhooks are not ordered) does not move it back.
+    provider_event_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
     updated_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         db_table = "user_subscriptions"
-        indexes = [models.Index(fields=["user", "-created_at"], name="user_subscriptions_user")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="user_subscriptions_user"),
+            models.Index(
+                fields=["scheduled_tier"],
+                condition=Q(scheduled_tier__isnull=False),
+                name="user_subscriptions_scheduled",
+            ),
+        ]
         constraints = [
             # users (1) -> (0..1) current subscription.
             models.UniqueConstraint(
@@ -119,6 +139,10 @@ class UserSubscription(models.Model):
                 fields=["payment_provider", "provider_subscription_id"],
                 condition=~Q(provider_subscription_id=""),
                 name="user_subscriptions_provider_ref_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(scheduled_tier__isnull=True) | Q(cancel_at_period_end=True),
+                name="user_subscriptions_scheduled_needs_cancel",
             ),
         ]
 
@@ -275,6 +299,12 @@ class UsageAlert(models.Model):
                 condition=Q(resolved_at__isnull=True),
                 name="usage_alerts_open",
             ),
+            # Alerts whose mail has not gone out yet (billing/alerts.py).
+            models.Index(
+                fields=["triggered_at"],
+                condition=Q(notified_at__isnull=True, resolved_at__isnull=True),
+                name="usage_alerts_unnotified",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -292,3 +322,49 @@ class UsageAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert_type} {self.metric} for {self.user_id}"
+
+
+class BillingWebhookEvent(models.Model):
+    """A payment provider's event that was applied: the key of webhook idempotency.
+
+    Written only by ``apply_billing_event`` (a refused, ignored or replayed event writes
+    nothing). Holds ids and the outcome, never the payload (it carries personal data).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    event_created_at = models.DateTimeField()
+    user = models.ForeignKey(  # indexed by billing_webhooks_user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    subscription = models.ForeignKey(
+        UserSubscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    outcome = models.CharField(max_length=300, blank=True, default="")
+    received_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "billing_webhook_events"
+        indexes = [
+            models.Index(fields=["user", "-received_at"], name="billing_webhooks_user"),
+            models.Index(F("received_at").desc(), name="billing_webhooks_received"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="billing_webhook_events_once"
+            ),
+            models.CheckConstraint(
+                condition=~Q(event_id="") & ~Q(provider=""),
+                name="billing_webhook_events_ids_not_empty",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} {self.event_id}"

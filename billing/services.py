@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from accounts import audit
+from billing import alerts
 from witchcraft import db_errors
 
 # Why a reservation was refused (QuotaDecision.reason).
@@ -55,12 +56,15 @@ def quota_consume(*, user_id: int, tokens: int, cost: Decimal) -> QuotaDecision:
     """
     with refusals(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT allowed, tokens_remaining, cost_remaining, reason"
+            "SELECT allowed, tokens_remaining, cost_remaining, reason,"
+            " current_setting('app.alerts_raised', true) = 'true'"
             " FROM check_and_consume_quota(p_user_id => %s::bigint, p_tokens => %s::bigint,"
             " p_cost => %s::numeric)",
             [user_id, tokens, cost],
         )
-        allowed, tokens_remaining, cost_remaining, reason = cursor.fetchone()
+        allowed, tokens_remaining, cost_remaining, reason, alerts_raised = cursor.fetchone()
+    if alerts_raised:
+        alerts.notify_after_commit(user_id=user_id)
     return QuotaDecision(
         allowed=allowed,
         tokens_remaining=tokens_remaining,

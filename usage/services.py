@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from billing import alerts
 from witchcraft import db_errors
 
 # How to answer a refusal (UsageError.code).
@@ -92,7 +93,8 @@ def usage_record(
             " p_error_code => %s::text, p_agent_session_id => %s::bigint,"
             " p_agent_message_id => %s::bigint, p_reserved_tokens => %s::bigint,"
             " p_reserved_cost => %s::numeric, p_metadata => %s::jsonb,"
-            " p_created_at => %s::timestamptz)",
+            " p_created_at => %s::timestamptz),"
+            " current_setting('app.alerts_raised', true) = 'true'",
             [
                 user_id,
                 provider_id,
@@ -115,7 +117,10 @@ def usage_record(
                 created_at,
             ],
         )
-        return cursor.fetchone()[0]
+        usage_id, alerts_raised = cursor.fetchone()
+    if alerts_raised:
+        alerts.notify_after_commit(user_id=user_id)
+    return usage_id
 
 
 # Batches ---------------------------------------------------------------------------------------
@@ -171,9 +176,12 @@ def usage_record_batch(*, user_id: int, records: Sequence[Mapping[str, Any]]) ->
     with refusals(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT out_index, out_request_id, out_status, out_usage_id, out_total_tokens,"
-            " out_cost, out_error_code, out_error_field, out_error_message"
+            " out_cost, out_error_code, out_error_field, out_error_message,"
+            " current_setting('app.alerts_raised', true) = 'true'"
             " FROM record_ai_usage_batch(p_user_id => %s::bigint, p_records => %s::jsonb)",
             [user_id, payload],
         )
         rows = cursor.fetchall()
-    return [RecordResult(*row) for row in rows]
+    if rows and rows[0][-1]:
+        alerts.notify_after_commit(user_id=user_id)
+    return [RecordResult(*row[:-1]) for row in rows]

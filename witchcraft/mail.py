@@ -14,9 +14,9 @@ def site_url(path: str) -> str:
     return settings.SITE_URL + path
 
 
-def mail_send(*, to: str, subject: str, template: str, context: dict) -> None:
-    """Render ``template`` (text and HTML) with ``context`` and send it to ``to`` once the
-    current transaction commits (witchcraft.deferred)."""
+def mail_message(*, to: str, subject: str, template: str, context: dict) -> EmailMultiAlternatives:
+    """Return the mail ``template`` (text and HTML) rendered with ``context``, addressed to
+    ``to``, ready to ``send()``."""
     context = {"site_url": settings.SITE_URL, **context}
     text = render_to_string(f"mail/{template}.txt", context)
     html = render_to_string(f"mail/{template}.html", context)
@@ -27,4 +27,10 @@ def mail_send(*, to: str, subject: str, template: str, context: dict) -> None:
         to=[to],
     )
     message.attach_alternative(html, "text/html")
-    after_response(message.send)
+    return message
+
+
+def mail_send(*, to: str, subject: str, template: str, context: dict) -> None:
+    """Render ``template`` with ``context`` and send it to ``to`` once the current transaction
+    commits (witchcraft.deferred)."""
+    after_response(mail_message(to=to, subject=subject, template=template, context=context).send)

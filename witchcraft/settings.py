@@ -159,6 +159,16 @@ MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Witchcraft <no-reply@localhost>")
 MAIL_IN_BACKGROUND = env.bool("MAIL_IN_BACKGROUND", default=True)
 
+# --- billing -------------------------------------------------------------------------------
+# The payment provider (Stripe-style): its name in /billing/webhooks/<provider>/, the shared
+# secret its webhooks are signed with, and a checkout link per paid tier (a Stripe Payment
+# Link, say) as "pro=https://buy.stripe.com/...,team=https://...". With no provider or no
+# secret, webhooks are refused and the plan page says upgrades are unavailable.
+BILLING_PROVIDER = env.str("BILLING_PROVIDER", default="")
+BILLING_WEBHOOK_SECRET = env.str("BILLING_WEBHOOK_SECRET", default="")
+BILLING_CHECKOUT_LINKS = env.dict("BILLING_CHECKOUT_LINKS", default={})
+BILLING_WEBHOOK_TOLERANCE_SECONDS = env.int("BILLING_WEBHOOK_TOLERANCE_SECONDS", default=300)
+
 # --- passwords -----------------------------------------------------------------------------
 # Argon2id for new hashes; bcrypt (imported accounts) and PBKDF2 accepted and upgraded to
 # Argon2id on the next sign-in.

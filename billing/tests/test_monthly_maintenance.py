@@ -26,6 +26,7 @@ ZEROS = {
     "quotas_rolled": 0,
     "alerts_resolved": 0,
     "subscriptions_canceled": 0,
+    "subscriptions_downgraded": 0,
     "subscriptions_expired": 0,
     "subscriptions_renewed": 0,
     "report_rows": 0,
@@ -380,6 +381,7 @@ def test_returns_every_count_and_a_second_run_changes_nothing(month_end_state):
         "quotas_rolled": 1,
         "alerts_resolved": 1,
         "subscriptions_canceled": 1,
+        "subscriptions_downgraded": 0,
         "subscriptions_expired": 1,
         "subscriptions_renewed": 1,
         "report_rows": 6,
@@ -463,12 +465,13 @@ def _command(*args: str) -> str:
 def test_command_prints_aligned_counts(month_end_state):
     lines = _command().splitlines()
     assert lines == [
-        "subscriptions_canceled: 1",
-        "subscriptions_expired:  1",
-        "subscriptions_renewed:  1",
-        "quotas_rolled:          1",
-        "alerts_resolved:        1",
-        "report_rows:            6",
+        "subscriptions_canceled:   1",
+        "subscriptions_downgraded: 0",
+        "subscriptions_expired:    1",
+        "subscriptions_renewed:    1",
+        "quotas_rolled:            1",
+        "alerts_resolved:          1",
+        "report_rows:              6",
     ]
     assert json.loads(_command("--json")) == ZEROS
 
@@ -481,7 +484,7 @@ def test_command_dry_run_changes_nothing(month_end_state):
     lines = _command("--dry-run").splitlines()
 
     assert lines[0] == DRY_RUN_NOTICE
-    assert "subscriptions_canceled: 1" in lines  # what would change
+    assert "subscriptions_canceled:   1" in lines  # what would change
     assert list(UserSubscription.objects.order_by("pk").values()) == subscriptions
     assert list(UserQuota.objects.order_by("pk").values()) == quotas
     assert list(UsageAlert.objects.order_by("pk").values()) == alerts

@@ -5,13 +5,14 @@ from witchcraft.maintenance import MaintenanceCommand
 
 class Command(MaintenanceCommand):
     help = (
-        "Run monthly_maintenance(): move subscription statuses on (cancel, expire, renew), roll "
+        "Run monthly_maintenance(): move subscription statuses on (cancel, downgrade, expire, renew), roll "
         "the quotas whose period ended (resolving their alerts) and store the previous month's "
         "usage report in usage_monthly_reports."
     )
     sql = "SELECT public.monthly_maintenance()"
     keys = (
         "subscriptions_canceled",
+        "subscriptions_downgraded",
         "subscriptions_expired",
         "subscriptions_renewed",
         "quotas_rolled",

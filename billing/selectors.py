@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -13,6 +13,8 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from accounts.models import normalize_email
 from billing.models import (
     CURRENT_STATUSES,
+    PaymentHistory,
+    SubscriptionStatus,
     SubscriptionTier,
     UsageAlert,
     UserQuota,
@@ -55,12 +57,20 @@ def quota_remaining(*, user_id: int) -> QuotaRemaining | None:
     return None if row is None else QuotaRemaining(*row)
 
 
+RPM_CACHE_KEY = "tier-rpm:{user_id}"
+
+
+def requests_per_minute_forget(*, user_id: int) -> None:
+    """Drop the cached rate of the user's plan (the plan changed)."""
+    cache.delete(RPM_CACHE_KEY.format(user_id=user_id))
+
+
 def requests_per_minute(*, user_id: int) -> int:
     """The API requests per minute the user's current plan allows (free's when none).
 
     Cached for a minute: it is read on every API call.
     """
-    key = f"tier-rpm:{user_id}"
+    key = RPM_CACHE_KEY.format(user_id=user_id)
     cached = cache.get(key)
     if cached is not None:
         return cached
@@ -192,3 +202,119 @@ def open_alerts_for_user(*, user_id: int, limit: int = 10) -> list[UsageAlert]:
             "-triggered_at", "-id"
         )[:limit]
     )
+
+
+# What a public tier is to the viewer (PlanTier.action).
+CURRENT = "current"
+UPGRADE = "upgrade"
+DOWNGRADE = "downgrade"
+# A past_due subscription keeps its plan this long after its period's end (monthly_maintenance).
+PAST_DUE_GRACE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class CurrentPlan:
+    """The user's current subscription and its tier."""
+
+    subscription_id: int
+    tier_slug: str
+    tier_name: str
+    monthly_price: Decimal
+    currency: str
+    monthly_token_limit: int
+    monthly_cost_limit: Decimal
+    requests_per_minute: int
+    status: str
+    status_label: str
+    billing_cycle: str
+    period_start: datetime
+    period_end: datetime
+    cancel_at_period_end: bool
+    next_tier_name: str | None  # the tier after the period's end, when a change is scheduled
+    grace_ends_at: datetime | None  # past_due: when the plan expires to free unless paid
+    paid_through_provider: bool
+
+
+@dataclass(frozen=True)
+class PlanTier:
+    """A public tier as the plan page offers it."""
+
+    tier: PublicTier
+    action: str  # CURRENT, UPGRADE or DOWNGRADE
+    checkout_available: bool  # an upgrade that can be paid for online here
+
+    @property
+    def slug(self) -> str:
+        return self.tier.slug
+
+
+@dataclass(frozen=True)
+class PlanOverview:
+    current: CurrentPlan | None
+    tiers: list[PlanTier]
+    payments_configured: bool
+
+
+def plan_overview(*, user_id: int) -> PlanOverview:
+    """Return the user's current plan and every public tier with what moving there means:
+    dearer tiers are upgrades (paid through checkout, at once), the others downgrades (at the
+    period's end). Two queries."""
+    from billing import checkout
+
+    subscription = (
+        UserSubscription.objects.filter(user_id=user_id, status__in=CURRENT_STATUSES)
+        .select_related("tier", "scheduled_tier")
+        .first()
+    )
+    current = None
+    if subscription is not None:
+        tier = subscription.tier
+        next_tier = None
+        if subscription.cancel_at_period_end:
+            next_tier = subscription.scheduled_tier.name if subscription.scheduled_tier else "Free"
+        current = CurrentPlan(
+            subscription_id=subscription.pk,
+            tier_slug=tier.slug,
+            tier_name=tier.name,
+            monthly_price=tier.monthly_price,
+            currency=tier.currency,
+            monthly_token_limit=tier.monthly_token_limit,
+            monthly_cost_limit=tier.monthly_cost_limit,
+            requests_per_minute=tier.requests_per_minute,
+            status=subscription.status,
+            status_label=SubscriptionStatus(subscription.status).label,
+            billing_cycle=subscription.billing_cycle,
+            period_start=subscription.current_period_start,
+            period_end=subscription.current_period_end,
+            cancel_at_period_end=subscription.cancel_at_period_end,
+            next_tier_name=next_tier,
+            grace_ends_at=subscription.current_period_end + PAST_DUE_GRACE
+            if subscription.status == SubscriptionStatus.PAST_DUE
+            else None,
+            paid_through_provider=bool(subscription.provider_subscription_id),
+        )
+    price = current.monthly_price if current else Decimal(0)
+    tiers = []
+    for tier in public_tiers():
+        if current is not None and tier.slug == current.tier_slug:
+            action = CURRENT
+        elif tier.monthly_price > price:
+            action = UPGRADE
+        else:
+            action = DOWNGRADE
+        tiers.append(
+            PlanTier(
+                tier=tier,
+                action=action,
+                checkout_available=action == UPGRADE
+                and checkout.checkout_link(tier_slug=tier.slug) is not None,
+            )
+        )
+    return PlanOverview(
+        current=current, tiers=tiers, payments_configured=checkout.payments_configured()
+    )
+
+
+def payments_for_user(*, user_id: int):
+    """The user's payments, newest first: a queryset of PaymentHistory for a paginator."""
+    return PaymentHistory.objects.filter(user_id=user_id).order_by("-created_at", "-id")

@@ -143,3 +143,68 @@ def subscription_change_tier(*, user_id: int, tier_slug: str, user_agent: str = 
                 user_agent=user_agent,
             )
     return subscription_id
+
+
+# The user's own plan changes (/me/plan/). Audit events written here (the SQL functions write
+# subscription_change_scheduled / subscription_change_undone themselves):
+CHECKOUT_STARTED = "checkout_started"
+PLAN_NOT_YOURS = "You may not change this user's plan."
+UPGRADES_UNAVAILABLE = (
+    "Payments are not set up on this server: plans cannot be bought or upgraded here."
+)
+NO_CHECKOUT = "This plan cannot be bought online: contact us."
+NOT_AN_UPGRADE = "That plan is not an upgrade of yours."
+
+
+class PlanError(db_errors.Refused):
+    """A plan change was refused: ``code`` is ``invalid`` (answer 400) or ``forbidden``."""
+
+
+def _plan_refusals():
+    return db_errors.refusals_as(PlanError, forbidden=PLAN_NOT_YOURS)
+
+
+def plan_schedule_change(*, user_id: int, tier_slug: str) -> int:
+    """Move the user to the cheaper tier ``tier_slug`` (``free``: cancel) when the current
+    period ends; the quota keeps today's limits until then. Returns the subscription id.
+    Audited. Raises PlanError (invalid: unknown tier, the current one, a dearer one).
+    """
+    with _plan_refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT schedule_subscription_change(p_user_id => %s::bigint, p_tier_slug => %s)",
+            [user_id, tier_slug],
+        )
+        return cursor.fetchone()[0]
+
+
+def plan_resume(*, user_id: int) -> bool:
+    """Undo the user's scheduled downgrade or cancellation; False when none was scheduled."""
+    with _plan_refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT resume_subscription(p_user_id => %s::bigint)", [user_id])
+        return cursor.fetchone()[0]
+
+
+def plan_checkout_start(*, user_id: int, email: str, tier_slug: str, user_agent: str = "") -> str:
+    """Return the provider's checkout URL where the user pays for the upgrade to
+    ``tier_slug``. Audited (``checkout_started``). Raises PlanError (invalid): payments not set
+    up, no checkout for the tier, or the tier is not public, active and dearer than the
+    user's current one.
+    """
+    from billing import checkout, selectors  # selectors import this module
+
+    if not checkout.payments_configured():
+        raise PlanError(INVALID, UPGRADES_UNAVAILABLE)
+    plan = selectors.plan_overview(user_id=user_id)
+    target = next((t for t in plan.tiers if t.slug == tier_slug), None)
+    if target is None or target.action != selectors.UPGRADE:
+        raise PlanError(INVALID, NOT_AN_UPGRADE)
+    link = checkout.checkout_link(tier_slug=tier_slug)
+    if link is None:
+        raise PlanError(INVALID, NO_CHECKOUT)
+    audit.audit_event(
+        CHECKOUT_STARTED,
+        user_id=user_id,
+        details={"tier": tier_slug},
+        user_agent=user_agent,
+    )
+    return checkout.checkout_url(link=link, user_id=user_id, email=email)

@@ -528,11 +528,15 @@ BEGIN
                     p_target_type => 'user_subscription', p_target_id => v_sub.id::text);
             END IF;
         ELSE
+            -- The invoice's period is the provider's word on the subscription's period, when
+            -- it reaches past the current one's start (a late invoice of an earlier period
+            -- moves nothing).
             UPDATE public.user_subscriptions s
                SET status = 'active',
-                   current_period_start = CASE WHEN v_end > s.current_period_end
+                   current_period_start = CASE WHEN v_end > s.current_period_start
                                                THEN v_start ELSE s.current_period_start END,
-                   current_period_end = greatest(s.current_period_end, coalesce(v_end, '-infinity')),
+                   current_period_end = CASE WHEN v_end > s.current_period_start
+                                             THEN v_end ELSE s.current_period_end END,
                    provider_event_at = p_event_created,
                    updated_at = now()
              WHERE s.id = v_sub.id;
@@ -712,6 +716,16 @@ BEGIN
             END IF;
             -- past_due within its 7-day grace: left alone until paid or expired.
         END IF;
+
+        -- The quota follows the plan at once, whether or not its period rolls below.
+        IF v_next_tier IS NOT NULL THEN
+            UPDATE public.user_quotas AS q
+               SET tokens_limit = t.monthly_token_limit, cost_limit = t.monthly_cost_limit,
+                   updated_at = v_now
+              FROM public.subscription_tiers t
+             WHERE t.id = v_next_tier AND q.user_id = v_user;
+        END IF;
+        v_next_tier := NULL;
 
         -- 2. The quota, with the limits of the plan decided above. roll_quota_forward resolves
         -- the open alerts of earlier periods; they are counted around it.

@@ -5,9 +5,9 @@ from witchcraft.maintenance import MaintenanceCommand
 
 class Command(MaintenanceCommand):
     help = (
-        "Run monthly_maintenance(): move subscription statuses on (cancel, downgrade, expire, renew), roll "
-        "the quotas whose period ended (resolving their alerts) and store the previous month's "
-        "usage report in usage_monthly_reports."
+        "Run monthly_maintenance(): move subscription statuses on (cancel, downgrade, expire, "
+        "renew), roll the quotas whose period ended (resolving their alerts) and store the "
+        "previous month's usage report in usage_monthly_reports."
     )
     sql = "SELECT public.monthly_maintenance()"
     keys = (

@@ -92,10 +92,38 @@ def sessions_page(
     next one. One query per page whatever its size. A session that gets a new message while a
     client pages moves to the front, so it may be missed by that walk (or seen twice).
     """
-    limit = max(1, min(limit, MAX_PAGE_SIZE))
     sessions = _sessions(user_id=user_id)
     if active is not None:
         sessions = sessions.filter(is_active=active)
+    return _keyset_page(sessions, limit=limit, cursor=cursor)
+
+
+def sessions_search(
+    *,
+    user_id: int,
+    title_contains: str = "",
+    active: bool | None = None,
+    limit: int = PAGE_SIZE,
+    cursor: str | None = None,
+) -> SessionPage:
+    """One page of the user's sessions whose title contains ``title_contains`` (any case;
+    empty: every session), most recent activity first, as :func:`sessions_page` pages them.
+
+    One query per page. Raises AgentError (field ``cursor``) for a cursor it did not make.
+    """
+    sessions = _sessions(user_id=user_id)
+    if title_contains:
+        sessions = sessions.filter(title__icontains=title_contains)
+    if active is not None:
+        sessions = sessions.filter(is_active=active)
+    return _keyset_page(sessions, limit=limit, cursor=cursor)
+
+
+def _keyset_page(
+    sessions: QuerySet[AgentSession], *, limit: int, cursor: str | None
+) -> SessionPage:
+    """The page of ``sessions`` after ``cursor`` on (last_activity_at, id), newest first."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
     if cursor:
         last_activity_at, session_id = decode_cursor(cursor)
         sessions = sessions.filter(
@@ -106,6 +134,14 @@ def sessions_page(
     more = len(items) > limit
     items = items[:limit]
     return SessionPage(items=items, next_cursor=encode_cursor(items[-1]) if more else None)
+
+
+def session_message_get(*, user_id: int, session_id: int, message_id: int) -> AgentMessage:
+    """The user's message ``message_id`` of their session ``session_id`` (only ``id``, ``role``
+    and ``session_id`` loaded); AgentMessage.DoesNotExist when it is not one of those."""
+    return AgentMessage.objects.only("id", "role", "session_id").get(
+        pk=message_id, session_id=session_id, user_id=user_id
+    )
 
 
 def session_get(*, user_id: int, session_id: int) -> AgentSession:

@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from usage import views
 
 app_name = "usage"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("me/", views.me_overview, name="me"),
+    path("me/usage/", views.me_usage, name="me_usage"),
+    path("me/usage.csv", views.me_usage_csv, name="me_usage_csv"),
+]

@@ -1,0 +1,139 @@
+"""The user's own usage pages: the overview (``/me/``) and the usage report (``/me/usage/``,
+with its CSV export). Every number comes from the daily and monthly roll-ups."""
+
+from __future__ import annotations
+
+import csv
+
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from usage import me_selectors, selectors
+from usage.dashboard_selectors import Series, today_utc
+from usage.forms import UsageRangeForm
+from witchcraft.csv_export import csv_cell
+from witchcraft.selfservice import register_page, self_service
+
+register_page("usage:me", "Overview")
+register_page("usage:me_usage", "Usage")
+
+# Built by the billing and agents pages; plain paths so these pages do not depend on them.
+PLAN_PATH = "/me/plan/"
+SESSION_PATH = "/me/sessions/{id}/"
+NO_QUOTA = "No quota is set for your account."
+
+
+@self_service
+def me_overview(request):
+    today = today_utc()
+    overview = me_selectors.me_overview(user_id=request.user.pk, today=today)
+    context = {
+        "overview": overview,
+        "today": today,
+        "plan_path": PLAN_PATH,
+        "no_quota": NO_QUOTA,
+        "sessions": [
+            (session, SESSION_PATH.format(id=session.pk)) for session in overview.sessions
+        ],
+    }
+    return render(request, "me/overview.html", context)
+
+
+def _charts(report: me_selectors.UsageReport) -> dict:
+    """Chart specs (static/js/charts.js) of the daily tokens, daily cost and monthly cost."""
+    labels = [entry.day.isoformat() for entry in report.days]
+    months = list(reversed(report.months))  # oldest first, left to right
+    return {
+        "tokens_chart": Series(
+            labels, {"Tokens": [entry.usage.tokens for entry in report.days]}
+        ).chart("bar"),
+        # Chart heights only: the tables show the exact Decimal amounts.
+        "cost_chart": Series(
+            labels, {"Cost": [float(entry.usage.cost) for entry in report.days]}
+        ).chart("bar", money=True),
+        "months_chart": Series(
+            [f"{month.year}-{month.month:02d}" for month in months],
+            {"Cost": [float(month.totals.cost) for month in months]},
+        ).chart("bar", money=True)
+        if months
+        else None,
+    }
+
+
+@self_service
+def me_usage(request):
+    form = UsageRangeForm(request.GET)
+    if not form.is_valid():
+        return render(request, "me/usage.html", {"form": form, "report": None}, status=400)
+    date_from, date_to = form.cleaned_data["from"], form.cleaned_data["to"]
+    report = me_selectors.usage_report_for_user(
+        user_id=request.user.pk, date_from=date_from, date_to=date_to
+    )
+    context = {
+        # The inputs show the range in effect, defaults included.
+        "form": UsageRangeForm(initial={"from": date_from, "to": date_to}),
+        "report": report,
+        "csv_query": f"from={date_from.isoformat()}&to={date_to.isoformat()}",
+        **_charts(report),
+    }
+    return render(request, "me/usage.html", context)
+
+
+CSV_HEADER = [
+    "date",
+    "provider",
+    "model",
+    "requests",
+    "successes",
+    "failures",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_usd",
+]
+
+
+def csv_rows(rows: list[selectors.DailyUsage]) -> list[list[str]]:
+    """The CSV export's rows: one per UTC day, provider and model (a provider or model that
+    left the catalog is an empty cell), every cell escaped against spreadsheet formulas."""
+    return [
+        [
+            csv_cell(value)
+            for value in (
+                row.day.isoformat(),
+                row.provider,
+                row.model,
+                row.totals.requests,
+                row.totals.successes,
+                row.totals.failures,
+                row.totals.input_tokens,
+                row.totals.output_tokens,
+                row.totals.cached_input_tokens,
+                row.totals.reasoning_tokens,
+                row.totals.total_tokens,
+                f"{row.totals.cost:.6f}",
+            )
+        ]
+        for row in rows
+    ]
+
+
+@self_service
+def me_usage_csv(request):
+    form = UsageRangeForm(request.GET)
+    if not form.is_valid():
+        return HttpResponse(form.error_text(), status=400, content_type="text/plain; charset=utf-8")
+    date_from, date_to = form.cleaned_data["from"], form.cleaned_data["to"]
+    rows = selectors.usage_daily_for_user(
+        user_id=request.user.pk, date_from=date_from, date_to=date_to
+    )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="usage-{date_from.isoformat()}-{date_to.isoformat()}.csv"'
+    )
+    writer = csv.writer(response)
+    writer.writerow(CSV_HEADER)
+    writer.writerows(csv_rows(rows))
+    return response

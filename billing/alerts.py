@@ -35,15 +35,21 @@ def notify_after_commit(*, user_id: int) -> None:
 
 
 def _notify_with_retries(*, user_id: int) -> None:
+    """Try a few times; a mail that still fails waits, unmarked, for the next sweep (it never
+    fails the request or job that raised the alert)."""
     for attempt in range(1, ATTEMPTS + 1):
         try:
             alerts_notify(user_id=user_id)
             return
-        except Exception:
-            logger.warning("alert mail for user %s failed (attempt %s)", user_id, attempt)
-            if attempt == ATTEMPTS:
-                raise
-            if settings.MAIL_IN_BACKGROUND:
+        except Exception as exc:
+            logger.warning(
+                "alert mail for user %s failed (attempt %s of %s): %s",
+                user_id,
+                attempt,
+                ATTEMPTS,
+                type(exc).__name__,
+            )
+            if attempt < ATTEMPTS and settings.MAIL_IN_BACKGROUND:
                 time.sleep(PAUSE_SECONDS * attempt)
 
 

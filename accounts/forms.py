@@ -1,6 +1,12 @@
-from django import forms
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+import unicodedata
 
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+
+from accounts import timezones
 from accounts.models import User
 
 
@@ -52,3 +58,77 @@ class NewPasswordForm(forms.Form):
         if data.get("password") and data.get("password") != data.get("password_again"):
             self.add_error("password_again", "The two passwords differ.")
         return data
+
+
+# --- self-service pages (/me/) -------------------------------------------------------------
+
+TEXT_INVALID = "Line breaks and control characters are not allowed here."
+AVATAR_URL_INVALID = "Enter a web address starting with http:// or https://."
+TIMEZONE_INVALID = "Choose a time zone from the list."
+LOCALE_INVALID = "Choose a language from the list."
+# Hashing is deliberately slow: a megabyte "password" must not reach it.
+PASSWORD_MAX_LENGTH = 1024
+
+
+def _no_control_characters(value: str) -> None:
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in value):
+        raise ValidationError(TEXT_INVALID, code="control_characters")
+
+
+class HttpURLField(forms.URLField):
+    """A web address: http or https only (no ftp:, javascript:, data: ...)."""
+
+    default_validators = [URLValidator(schemes=["http", "https"])]
+    default_error_messages = {"invalid": AVATAR_URL_INVALID}
+
+
+def _language_choices() -> list[tuple[str, str]]:
+    return [(code, f"{name} ({code})") for code, name in settings.LANGUAGES]
+
+
+class ProfileForm(forms.Form):
+    """``/me/profile/``: the time zone is an IANA name (the zones of ``zoneinfo``), the locale
+    one of ``settings.LANGUAGES``."""
+
+    full_name = forms.CharField(
+        label="Full name", max_length=200, required=False, validators=[_no_control_characters]
+    )
+    display_name = forms.CharField(
+        label="Display name",
+        max_length=120,
+        required=False,
+        validators=[_no_control_characters],
+        help_text="Optional: a shorter name you go by.",
+    )
+    avatar_url = HttpURLField(
+        label="Avatar URL",
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text="A link to your picture (http:// or https://).",
+    )
+    company = forms.CharField(
+        label="Company", max_length=200, required=False, validators=[_no_control_characters]
+    )
+    timezone = forms.ChoiceField(
+        label="Time zone",
+        choices=timezones.timezone_choices,
+        error_messages={"invalid_choice": TIMEZONE_INVALID},
+        help_text="Dates and times on your pages are shown in it.",
+    )
+    locale = forms.ChoiceField(
+        label="Language",
+        choices=_language_choices,
+        error_messages={"invalid_choice": LOCALE_INVALID},
+    )
+
+
+class AccountDeleteForm(forms.Form):
+    """``/me/delete/``: the current password confirms it is the owner."""
+
+    password = forms.CharField(
+        label="Your current password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

@@ -88,7 +88,7 @@ def password_change(
         context={
             "user": user,
             "sessions_ended": ended,
-            "security_link": site_url(reverse("accounts:security")),
+            "tokens_link": site_url(reverse("accounts:me_tokens")),
             "reset_link": site_url(reverse("accounts:password_reset")),
         },
     )

@@ -74,18 +74,6 @@ def security_tokens(*, user_id: int, limit: int = 50) -> list[dict]:
     return tokens
 
 
-def security_overview(*, user_id: int, current_session_key: str | None) -> dict:
-    """Everything ``/me/security/`` lists, each list bounded: ``events`` (20), ``sessions``
-    (20) and ``tokens`` (50)."""
-    return {
-        "events": security_events(user_id=user_id, limit=20),
-        "sessions": security_sessions(
-            user_id=user_id, current_session_key=current_session_key, limit=20
-        ),
-        "tokens": security_tokens(user_id=user_id, limit=50),
-    }
-
-
 # --- Staff dashboard: the audit trail ------------------------------------------------------
 
 # A failed sign-in spike: more than this many ``login_failed`` rows in one minute (the seed's

@@ -31,3 +31,15 @@ def checkout_url(*, link: str, user_id: int, email: str) -> str:
     extra = urlencode({"client_reference_id": str(user_id), "prefilled_email": email})
     query = f"{parts.query}&{extra}" if parts.query else extra
     return urlunsplit(parts._replace(query=query))
+
+
+def checkout_origins() -> list[str]:
+    """The origins (scheme://host) of the configured checkout links; none without payments."""
+    if not payments_configured():
+        return []
+    origins = set()
+    for link in settings.BILLING_CHECKOUT_LINKS.values():
+        parts = urlsplit(link or "")
+        if parts.scheme in ("https", "http") and parts.netloc:
+            origins.add(f"{parts.scheme}://{parts.netloc}")
+    return sorted(origins)

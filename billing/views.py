@@ -66,7 +66,16 @@ def _plan_page(request, *, error: str = "", status: int = 200):
         "checkout_returned": request.GET.get("checkout") == "done",
         "checkout_returned_message": CHECKOUT_RETURNED,
     }
-    return render(request, "me/plan.html", context, status=status)
+    response = render(request, "me/plan.html", context, status=status)
+    if origins := checkout.checkout_origins():
+        # An upgrade's POST answers with a redirect to the provider's checkout, and browsers
+        # hold that redirect to the page's CSP form-action: the provider's origin must be in
+        # it. (The per-response override django.views.decorators.csp.csp_override sets; done
+        # here because the links are configuration read per request.)
+        config = dict(settings.SECURE_CSP)
+        config["form-action"] = [*config.get("form-action", []), *origins]
+        response._csp_config = config
+    return response
 
 
 @never_cache

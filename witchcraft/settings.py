@@ -82,6 +82,7 @@ MIDDLEWARE = [
     "accounts.impersonation.ImpersonationMiddleware",
     "accounts.bearer.BearerTokenMiddleware",
     "witchcraft.rls.RowLevelSecurityMiddleware",
+    "accounts.timezones.UserTimezoneMiddleware",
     "accounts.impersonation.ImpersonatedActionAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "accounts.twofactor.StaffSecondFactorMiddleware",
@@ -215,7 +216,7 @@ STORAGES = {
 # Links in mails are built from SITE_URL, never from the request's Host header.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "/me/security/"
+LOGIN_REDIRECT_URL = "/me/"
 LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_ENGINE = "accounts.sessions"
 ACCESS_TOKEN_TTL_DAYS = env.int("ACCESS_TOKEN_TTL_DAYS", default=30)

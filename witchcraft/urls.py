@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from witchcraft import health
 from witchcraft.api import api
@@ -11,6 +12,8 @@ urlpatterns = [
     path("hijack/", include("hijack.urls")),
     path("api/v1/", api.urls),
     path("dashboard/", include("witchcraft.dashboard_urls")),
+    # The home page is the user's own overview (which sends visitors to sign in).
+    path("", RedirectView.as_view(pattern_name="usage:me"), name="home"),
     path("", include("accounts.urls")),
     path("", include("usage.urls")),
     path("", include("agents.urls")),

@@ -34,6 +34,8 @@ def test_sign_up_verify_sign_in_and_recover_a_password(page, live_server, settin
     page.fill("input[name=email]", "walker@example.com")
     page.fill("input[name=password]", PASSWORD)
     page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/me/")  # signing in leads to the user's overview
+    page.click("nav.me-nav a:has-text('Security')")
     page.wait_for_url(f"{live_server.url}/me/security/")
     assert page.is_visible("text=Please confirm your email address")
     assert page.is_visible("td:has-text('login_succeeded')")
@@ -60,7 +62,8 @@ def test_sign_up_verify_sign_in_and_recover_a_password(page, live_server, settin
     page.fill("input[name=email]", "walker@example.com")
     page.fill("input[name=password]", NEW_PASSWORD)
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/me/security/")
+    page.wait_for_url(f"{live_server.url}/me/")
+    page.goto(f"{live_server.url}/me/security/")
     assert page.is_visible("td:has-text('password_reset_completed')")
 
 
@@ -83,7 +86,9 @@ def test_create_an_api_token_see_it_once_and_revoke_it(page, live_server, settin
     page.fill("input[name=email]", "tokens@example.com")
     page.fill("input[name=password]", PASSWORD)
     page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/me/security/")
+    page.wait_for_url(f"{live_server.url}/me/")
+    page.click("nav.me-nav a:has-text('API tokens')")  # the tokens have their own page
+    page.wait_for_url(f"{live_server.url}/me/tokens/")
 
     page.fill("#tokens input[name=name]", "my laptop")
     page.click("#tokens button:has-text('Create a token')")
@@ -95,4 +100,5 @@ def test_create_an_api_token_see_it_once_and_revoke_it(page, live_server, settin
     assert row.locator("text=active").count() == 1
     row.locator("button:has-text('Revoke')").click()
     page.wait_for_selector("#tokens tr:has-text('my laptop') >> text=revoked")
+    page.click("nav.me-nav a:has-text('Security')")
     assert page.is_visible("td:has-text('token_revoked')")

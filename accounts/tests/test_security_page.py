@@ -1,4 +1,5 @@
-"""``/me/security/``: password change, signed-in devices and API tokens, through the pages."""
+"""``/me/security/``: password change and signed-in devices, through the pages (API tokens:
+test_me_tokens.py)."""
 
 import re
 
@@ -9,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import audit, devices, passwords, tokens
+from accounts import audit, devices, passwords
 from accounts.models import AccessToken, AuditLog, User, UserSession
 from accounts.views import security as views
 from witchcraft.testing import factories
@@ -44,10 +45,6 @@ def _signed_in_as(browser: Client) -> int | None:
 
 def _create_token(browser: Client, name: str = "laptop"):
     return browser.post(reverse("accounts:token_create"), {"name": name})
-
-
-def _raw_token(response) -> str:
-    return re.search(r"wc_[A-Za-z0-9_-]{43}", response.text).group(0)
 
 
 # --- the page ----------------------------------------------------------------------------------
@@ -89,17 +86,14 @@ def test_the_page_has_a_bounded_number_of_queries(django_assert_max_num_queries)
     user = _verified()
     browser = _signed_in(user)
     for i in range(8):
-        _create_token(browser, name=f"token {i}")
         _signed_in(user, agent=f"Browser {i}")
-    AccessToken.objects.filter(user=user, name="token 0").update(revoked_at=timezone.now())
     with django_assert_max_num_queries(20) as captured:
         page = browser.get(PAGE)
     assert page.status_code == 200
-    assert len(page.context["tokens"]) == 8 and len(page.context["sessions"]) == 9
+    assert len(page.context["sessions"]) == 9
     many = len(captured)
     # Twice the rows, the same queries: no query per row.
     for i in range(8, 16):
-        _create_token(browser, name=f"token {i}")
         _signed_in(user, agent=f"Browser {i}")
     with django_assert_max_num_queries(many):
         browser.get(PAGE)
@@ -108,22 +102,22 @@ def test_the_page_has_a_bounded_number_of_queries(django_assert_max_num_queries)
 def test_the_lists_are_bounded():
     user = _verified()
     browser = _signed_in(user)
-    with_many = [
-        AccessToken(
-            user=user,
-            name=f"t{i}",
-            token_hash=f"{i:064x}",
-            prefix="wc_x",
-            expires_at=timezone.now() + timezone.timedelta(days=1),
-            revoked_at=timezone.now(),
-        )
-        for i in range(60)
-    ]
-    AccessToken.objects.bulk_create(with_many)
+    for i in range(22):
+        _signed_in(user, agent=f"Browser {i}")
     factories.AuditLogFactory.create_batch(25, user=user)
     page = browser.get(PAGE)
-    assert len(page.context["tokens"]) == 50
+    assert len(page.context["sessions"]) == 20
     assert len(page.context["events"]) == 20
+
+
+def test_the_tokens_live_on_their_own_page():
+    user = _verified()
+    browser = _signed_in(user)
+    _create_token(browser, name="CI runner")
+    page = browser.get(PAGE)
+    assert reverse("accounts:me_tokens") in page.text
+    assert "CI runner" not in page.text
+    assert reverse("accounts:token_create") not in page.text
 
 
 def test_post_routes_refuse_get_and_requests_without_csrf():
@@ -142,103 +136,6 @@ def test_post_routes_refuse_get_and_requests_without_csrf():
     for route in routes:
         assert strict.post(route, {"name": "x"}).status_code == 403
     assert not AccessToken.objects.filter(user=user).exists()
-
-
-# --- API tokens --------------------------------------------------------------------------------
-
-
-def test_a_token_is_created_and_shown_once():
-    user = _verified()
-    browser = _signed_in(user)
-    response = _create_token(browser, name="CI runner")
-    assert response.status_code == 200
-    assert "no-store" in response["Cache-Control"]
-    assert "it will not be shown again" in response.text
-    raw = _raw_token(response)
-    token = AccessToken.objects.get(user=user)
-    assert token.name == "CI runner" and token.token_hash == tokens.digest(raw)
-    page = browser.get(PAGE)
-    assert raw not in page.text
-    assert token.prefix in page.text and "CI runner" in page.text
-    # Not kept in the session (a table row) nor in a cookie on the way.
-    for session in UserSession.objects.filter(user=user):
-        assert raw[tokens.PREFIX_LENGTH :] not in str(session.get_decoded())
-    assert all(raw[tokens.PREFIX_LENGTH :] not in c.value for c in browser.cookies.values())
-    assert AuditLog.objects.filter(user=user, event_type=audit.TOKEN_CREATED).count() == 1
-
-
-@pytest.mark.parametrize(
-    ("name", "message"),
-    [("", "This field is required."), ("x" * 101, "at most 100"), ("a\rb", tokens.NAME_INVALID)],
-)
-def test_a_bad_token_name_shows_an_error_and_writes_nothing(name, message):
-    user = _verified()
-    browser = _signed_in(user)
-    response = _create_token(browser, name=name)
-    assert response.status_code == 200
-    assert message in response.text
-    assert not AccessToken.objects.filter(user=user).exists()
-
-
-def test_an_unverified_account_sees_a_notice_instead_of_the_form():
-    user = factories.UserFactory(email_verified_at=None)
-    browser = _signed_in(user)
-    page = browser.get(PAGE)
-    assert tokens.EMAIL_UNVERIFIED in page.text
-    assert reverse("accounts:token_create") not in page.text
-    response = _create_token(browser)  # posted anyway
-    assert response.status_code == 200
-    assert tokens.EMAIL_UNVERIFIED in response.text
-    assert not AccessToken.objects.filter(user=user).exists()
-
-
-def test_too_many_tokens_is_said_on_the_form():
-    user = _verified()
-    browser = _signed_in(user)
-    AccessToken.objects.bulk_create(
-        AccessToken(
-            user=user,
-            name=f"t{i}",
-            token_hash=f"{i:064x}",
-            prefix="wc_x",
-            expires_at=timezone.now() + timezone.timedelta(days=1),
-        )
-        for i in range(tokens.MAX_ACTIVE_TOKENS)
-    )
-    response = _create_token(browser)
-    assert tokens.TOO_MANY_TOKENS in response.text
-    assert AccessToken.objects.filter(user=user).count() == tokens.MAX_ACTIVE_TOKENS
-
-
-def test_a_token_is_revoked_from_the_page():
-    user = _verified()
-    browser = _signed_in(user)
-    raw = _raw_token(_create_token(browser))
-    token = AccessToken.objects.get(user=user)
-    response = browser.post(reverse("accounts:token_revoke", args=[token.pk]), follow=True)
-    assert views.TOKEN_REVOKED in response.text
-    token.refresh_from_db()
-    assert token.revoked_at is not None
-    assert tokens.token_authenticate(raw_token=raw, ip="") is None
-    again = browser.post(reverse("accounts:token_revoke", args=[token.pk]), follow=True)
-    assert views.TOKEN_NOT_FOUND in again.text
-    assert AuditLog.objects.filter(user=user, event_type=audit.TOKEN_REVOKED).count() == 1
-
-
-def test_another_user_cannot_see_or_revoke_my_token():
-    me, other = _verified(), _verified()
-    mine, theirs = _signed_in(me), _signed_in(other)
-    _create_token(mine, name="my secret project")
-    token = AccessToken.objects.get(user=me)
-    page = theirs.get(PAGE)
-    assert "my secret project" not in page.text and token.prefix not in page.text
-    response = theirs.post(reverse("accounts:token_revoke", args=[token.pk]), follow=True)
-    assert views.TOKEN_NOT_FOUND in response.text
-    token.refresh_from_db()
-    assert token.revoked_at is None
-    for token_id in (2**40, 2**70):  # unknown, and past bigint: a plain "no such token"
-        response = theirs.post(reverse("accounts:token_revoke", args=[token_id]))
-        assert response.status_code == 302
 
 
 # --- password ----------------------------------------------------------------------------------

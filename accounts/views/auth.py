@@ -1,10 +1,11 @@
 """Sign-up, sign-in, sign-out, password reset and email verification pages (thin views)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -91,7 +92,7 @@ def login_view(request):
             return redirect("accounts:login_2fa")
         else:
             login.login_complete(request, user)
-            return redirect(_safe_next(request, reverse("accounts:security")))
+            return redirect(_safe_next(request, resolve_url(settings.LOGIN_REDIRECT_URL)))
     return render(request, "accounts/login.html", {"form": form, "next": _safe_next(request, "")})
 
 

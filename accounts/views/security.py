@@ -1,20 +1,24 @@
-"""``/me/security/``: the signed-in user's security page (thin views).
+"""``/me/security/`` and ``/me/tokens/``: the signed-in user's security pages (thin views).
 
-Password, signed-in devices, API tokens and recent security events. Everything runs in the
-request's row-level-security context: the user reads and changes their own rows only. Every
-change is a POST (with CSRF) and answers with the page again, or a redirect back to it.
+The security page holds the password, the signed-in devices, two-factor sign-in and recent
+security events; the API tokens have their own page. Everything runs in the request's
+row-level-security context: the user reads and changes their own rows only. Every change is a
+POST (with CSRF) and answers with the page again, or a redirect back to it.
 """
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts import devices, passwords, selectors, tokens
+from witchcraft.selfservice import register_page, self_service
+
+register_page("accounts:security", "Security")
+register_page("accounts:me_tokens", "API tokens")
 
 # Messages shown to people (S105 mistakes words like "password" in them for secrets).
 PASSWORD_CHANGED = "Your password is changed. Every other device was signed out."  # noqa: S105
@@ -24,6 +28,9 @@ TOKEN_NOT_FOUND = "There is no such active token."  # noqa: S105
 PASSWORDS_DIFFER = "The two new passwords differ."
 NOT_WHILE_IMPERSONATING = "Passwords and API tokens cannot be changed while impersonating a user."
 
+# The tokens page lists the most recent ones (active first): at most MAX_ACTIVE_TOKENS are
+# active, and the daily maintenance deletes expired and long-revoked ones.
+TOKENS_SHOWN = 50
 
 # Hashing is deliberately slow: a megabyte "password" must not reach it.
 PASSWORD_MAX_LENGTH = 1024
@@ -85,20 +92,34 @@ def _impersonating(request) -> bool:
     return bool(getattr(request.user, "is_hijacked", False))
 
 
-def _page(request, *, password_form=None, token_form=None):
-    overview = selectors.security_overview(
-        user_id=request.user.pk, current_session_key=request.session.session_key
-    )
+def _page(request, *, password_form=None):
+    user_id = request.user.pk
     return render(
         request,
         "accounts/security.html",
         {
-            **overview,
+            "events": selectors.security_events(user_id=user_id, limit=20),
+            "sessions": selectors.security_sessions(
+                user_id=user_id, current_session_key=request.session.session_key, limit=20
+            ),
             "password_form": password_form or PasswordChangeForm(),
+        },
+    )
+
+
+def _tokens_page(request, *, token_form=None, issued=None):
+    """The tokens page; with ``issued``, a token just created and its raw value, shown once."""
+    return render(
+        request,
+        "me/tokens.html",
+        {
+            "tokens": selectors.security_tokens(user_id=request.user.pk, limit=TOKENS_SHOWN),
+            "tokens_shown": TOKENS_SHOWN,
             "token_form": token_form or TokenForm(),
             "can_create_tokens": request.user.email_verified_at is not None,
             "tokens_unverified": tokens.EMAIL_UNVERIFIED,
             "token_ttl_days": settings.ACCESS_TOKEN_TTL_DAYS,
+            "issued": issued,
         },
     )
 
@@ -107,16 +128,20 @@ def _back(anchor: str):
     return redirect(f"{reverse('accounts:security')}#{anchor}")
 
 
+def _back_to_tokens():
+    return redirect(f"{reverse('accounts:me_tokens')}#tokens")
+
+
 @never_cache
 @require_safe
-@login_required
+@self_service
 def security_page(request):
     return _page(request)
 
 
 @never_cache
 @require_POST
-@login_required
+@self_service
 def password_change(request):
     if _impersonating(request):
         messages.error(request, NOT_WHILE_IMPERSONATING)
@@ -142,7 +167,7 @@ def password_change(request):
 
 
 @require_POST
-@login_required
+@self_service
 def session_revoke(request, ref: str):
     try:
         devices.session_revoke(
@@ -158,13 +183,23 @@ def session_revoke(request, ref: str):
     return _back("devices")
 
 
+# --- /me/tokens/ -------------------------------------------------------------------------------
+
+
+@never_cache
+@require_safe
+@self_service
+def tokens_page(request):
+    return _tokens_page(request)
+
+
 @never_cache
 @require_POST
-@login_required
+@self_service
 def token_create(request):
     if _impersonating(request):
         messages.error(request, NOT_WHILE_IMPERSONATING)
-        return _back("tokens")
+        return _back_to_tokens()
     form = TokenForm(request.POST)
     if form.is_valid():
         try:
@@ -177,16 +212,12 @@ def token_create(request):
             form.add_error("name" if refused.field == "name" else None, refused.message)
         else:
             # Rendered, not redirected: the raw token must not wait in a session or a cookie.
-            return render(
-                request,
-                "accounts/token_created.html",
-                {"token": issued.token, "raw_token": issued.raw},
-            )
-    return _page(request, token_form=form)
+            return _tokens_page(request, issued=issued)
+    return _tokens_page(request, token_form=form)
 
 
 @require_POST
-@login_required
+@self_service
 def token_revoke(request, token_id: int):
     if tokens.token_revoke(
         user_id=request.user.pk, token_id=token_id, user_agent=_user_agent(request)
@@ -194,4 +225,4 @@ def token_revoke(request, token_id: int):
         messages.success(request, TOKEN_REVOKED)
     else:
         messages.error(request, TOKEN_NOT_FOUND)
-    return _back("tokens")
+    return _back_to_tokens()

@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -108,13 +108,17 @@ def login_2fa(request):
             if had_pending:
                 messages.error(request, PENDING_EXPIRED)
             return redirect("accounts:login")
-        next_url = _safe(request, request.GET.get("next", ""), reverse("accounts:security"))
+        next_url = _safe(
+            request, request.GET.get("next", ""), resolve_url(settings.LOGIN_REDIRECT_URL)
+        )
         if request.user.is_verified() or not twofactor.two_factor_enabled(user=request.user):
             return redirect(next_url)
         user = request.user
     else:
         next_url = _safe(
-            request, request.session.get(twofactor.PENDING_NEXT, ""), reverse("accounts:security")
+            request,
+            request.session.get(twofactor.PENDING_NEXT, ""),
+            resolve_url(settings.LOGIN_REDIRECT_URL),
         )
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -514,45 +514,44 @@ BEGIN
             p_provider, v_payment_id, v_start, v_end, now())
     ON CONFLICT (provider_payment_id) DO NOTHING;
 
-    IF v_sub.status IN ('trialing', 'active', 'past_due') AND v_newer THEN
-        IF p_event_type = 'invoice.payment_failed' THEN
-            IF v_sub.status <> 'past_due' THEN
-                UPDATE public.user_subscriptions s
-                   SET status = 'past_due', provider_event_at = p_event_created, updated_at = now()
-                 WHERE s.id = v_sub.id;
-                PERFORM public.write_audit_log(
-                    p_event_type => 'payment_failed', p_user_id => v_user,
-                    p_severity => 'warning',
-                    p_details => jsonb_build_object('provider', p_provider,
-                                                    'event_id', p_event_id),
-                    p_target_type => 'user_subscription', p_target_id => v_sub.id::text);
-            END IF;
-        ELSE
-            -- The invoice's period is the provider's word on the subscription's period, when
-            -- it reaches past the current one's start (a late invoice of an earlier period
-            -- moves nothing).
-            UPDATE public.user_subscriptions s
-               SET status = 'active',
-                   current_period_start = CASE WHEN v_end > s.current_period_start
-                                               THEN v_start ELSE s.current_period_start END,
-                   current_period_end = CASE WHEN v_end > s.current_period_start
-                                             THEN v_end ELSE s.current_period_end END,
-                   provider_event_at = p_event_created,
-                   updated_at = now()
-             WHERE s.id = v_sub.id;
-            IF v_sub.status = 'past_due' THEN
-                PERFORM public.write_audit_log(
-                    p_event_type => 'subscription_reactivated', p_user_id => v_user,
-                    p_details => jsonb_build_object('provider', p_provider,
-                                                    'event_id', p_event_id),
-                    p_target_type => 'user_subscription', p_target_id => v_sub.id::text);
-            END IF;
-        END IF;
-    ELSIF v_sub.status IN ('trialing', 'active', 'past_due') THEN
+    IF v_sub.status NOT IN ('trialing', 'active', 'past_due') THEN
+        UPDATE public.billing_webhook_events e SET outcome = 'payment of an ended subscription'
+         WHERE e.id = v_event_row;
+    ELSIF p_event_type = 'invoice.payment_failed' AND NOT v_newer THEN
         UPDATE public.billing_webhook_events e SET outcome = 'older than the last event applied'
          WHERE e.id = v_event_row;
+    ELSIF p_event_type = 'invoice.payment_failed' THEN
+        IF v_sub.status <> 'past_due' THEN
+            UPDATE public.user_subscriptions s
+               SET status = 'past_due', provider_event_at = p_event_created, updated_at = now()
+             WHERE s.id = v_sub.id;
+            PERFORM public.write_audit_log(
+                p_event_type => 'payment_failed', p_user_id => v_user, p_severity => 'warning',
+                p_details => jsonb_build_object('provider', p_provider, 'event_id', p_event_id),
+                p_target_type => 'user_subscription', p_target_id => v_sub.id::text);
+        END IF;
+    ELSIF v_newer OR v_end > v_sub.current_period_start THEN
+        -- A payment. It counts when it is the latest word, or when its invoice covers the
+        -- current period (the first invoice is often sent before its checkout event). Its
+        -- period is the provider's word on the subscription's, when it reaches past the
+        -- current one's start (a late invoice of an earlier period moves nothing).
+        UPDATE public.user_subscriptions s
+           SET status = 'active',
+               current_period_start = CASE WHEN v_end > s.current_period_start
+                                           THEN v_start ELSE s.current_period_start END,
+               current_period_end = CASE WHEN v_end > s.current_period_start
+                                         THEN v_end ELSE s.current_period_end END,
+               provider_event_at = greatest(s.provider_event_at, p_event_created),
+               updated_at = now()
+         WHERE s.id = v_sub.id;
+        IF v_sub.status = 'past_due' THEN
+            PERFORM public.write_audit_log(
+                p_event_type => 'subscription_reactivated', p_user_id => v_user,
+                p_details => jsonb_build_object('provider', p_provider, 'event_id', p_event_id),
+                p_target_type => 'user_subscription', p_target_id => v_sub.id::text);
+        END IF;
     ELSE
-        UPDATE public.billing_webhook_events e SET outcome = 'payment of an ended subscription'
+        UPDATE public.billing_webhook_events e SET outcome = 'older than the last event applied'
          WHERE e.id = v_event_row;
     END IF;
     RETURN QUERY SELECT 'applied'::text, v_user, v_sub.id;

@@ -95,9 +95,12 @@ def test_the_page_shows_the_current_plan_and_every_public_tier(client, member):
 def test_with_a_provider_an_upgrade_goes_to_its_checkout_with_the_users_reference(
     client, member, payments_on
 ):
-    body = client.get(PLAN).content.decode()
+    page = client.get(PLAN)
+    body = page.content.decode()
     assert 'id="upgrade-pro"' in body
     assert 'id="upgrade-team"' not in body  # no checkout link for team
+    # Browsers hold the redirect after the form's POST to form-action: the provider is in it.
+    assert "form-action 'self' https://checkout.example" in page["Content-Security-Policy"]
 
     response = client.post(CHANGE, {"tier": "pro"})
 
@@ -110,6 +113,11 @@ def test_with_a_provider_an_upgrade_goes_to_its_checkout_with_the_users_referenc
     assert query["prefilled_promo"] == ["1"]
     assert AuditLog.objects.filter(user=member, event_type="checkout_started").exists()
     assert _current(member).tier.slug == "free"  # nothing changes before the payment
+
+
+def test_without_a_provider_the_page_allows_no_other_form_target(client, member):
+    policy = client.get(PLAN)["Content-Security-Policy"].split("; ")
+    assert "form-action 'self'" in policy
 
 
 def test_without_a_provider_an_upgrade_is_refused_and_nothing_is_written(client, member):

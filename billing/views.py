@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -10,7 +11,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import formats
+from django.utils import formats, timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
@@ -29,8 +30,12 @@ SCHEDULED = "Your plan moves to {name} on {date}. Until then your current limits
 RESUMED = "The scheduled change is undone: your plan continues."
 NOTHING_TO_RESUME = "No change was scheduled."
 CHECKOUT_RETURNED = (
-    "Thank you. Your plan changes here as soon as the payment provider confirms the payment."
+    "Thank you. Your plan changes here as soon as the payment provider confirms the payment:"
+    " reload this page in a moment."
 )
+CHECKOUT_CONFIRMED = "Thank you: your payment is confirmed and your new plan is active."
+# A plan started this recently through the provider is the checkout the user returns from.
+CHECKOUT_RECENT = timedelta(minutes=30)
 UNKNOWN_PROVIDER = "No payment provider of that name is set up here."
 
 # The features of a tier, in the order the comparison shows them.
@@ -56,6 +61,14 @@ def _feature_rows(tiers: list[selectors.PlanTier]) -> list[dict]:
     ]
 
 
+def _just_bought(plan: selectors.CurrentPlan | None) -> bool:
+    return bool(
+        plan
+        and plan.paid_through_provider
+        and plan.period_start >= timezone.now() - CHECKOUT_RECENT
+    )
+
+
 def _plan_page(request, *, error: str = "", status: int = 200):
     overview = selectors.plan_overview(user_id=request.user.pk)
     context = {
@@ -64,7 +77,9 @@ def _plan_page(request, *, error: str = "", status: int = 200):
         "feature_rows": _feature_rows(overview.tiers),
         "error": error,
         "checkout_returned": request.GET.get("checkout") == "done",
-        "checkout_returned_message": CHECKOUT_RETURNED,
+        "checkout_returned_message": CHECKOUT_CONFIRMED
+        if _just_bought(overview.current)
+        else CHECKOUT_RETURNED,
     }
     response = render(request, "me/plan.html", context, status=status)
     if origins := checkout.checkout_origins():

@@ -15,7 +15,8 @@
       return {
         label: set.label, data: set.data, borderColor: colour, tension: 0.2,
         backgroundColor: spec.type === "line" ? colour + "33" : colour,
-        fill: spec.type === "line" && spec.stacked
+        fill: spec.type === "line" && spec.stacked,
+        maxBarThickness: 48
       };
     });
     var scales = spec.type === "doughnut" ? {} : {

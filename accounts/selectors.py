@@ -42,6 +42,20 @@ def security_sessions(
     )
 
 
+# What may be shown of an access token: never its hash.
+TOKEN_FIELDS = (
+    "id",
+    "name",
+    "prefix",
+    "scopes",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "last_used_ip",
+    "revoked_at",
+)
+
+
 def security_tokens(*, user_id: int, limit: int = 50) -> list[dict]:
     """The user's access tokens: active ones first, newest first; never their hash.
 
@@ -52,17 +66,7 @@ def security_tokens(*, user_id: int, limit: int = 50) -> list[dict]:
     tokens = list(
         AccessToken.objects.filter(user_id=user_id)
         .order_by(F("revoked_at").desc(nulls_first=True), "-created_at", "-id")
-        .values(
-            "id",
-            "name",
-            "prefix",
-            "scopes",
-            "created_at",
-            "expires_at",
-            "last_used_at",
-            "last_used_ip",
-            "revoked_at",
-        )[:limit]
+        .values(*TOKEN_FIELDS)[:limit]
     )
     for token in tokens:
         if token["revoked_at"] is not None:

@@ -11,6 +11,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 
 from accounts.models import AccessToken, AuditLog, User, UserProfile, UserSession
+from accounts.selectors import TOKEN_FIELDS
 from agents.models import AgentFeedback, AgentMessage, AgentSession, AgentToolCall
 from billing.models import PaymentHistory, UsageAlert, UserQuota, UserSubscription
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, AIUsageRequest
@@ -346,17 +347,7 @@ def _access_tokens(user_id: int) -> Iterator[dict]:
     return _stream(
         AccessToken.objects.filter(user_id=user_id)
         .order_by("created_at", "id")
-        .values(
-            "id",
-            "name",
-            "prefix",
-            "scopes",
-            "created_at",
-            "expires_at",
-            "last_used_at",
-            "last_used_ip",
-            "revoked_at",
-        )
+        .values(*TOKEN_FIELDS)
     )
 
 

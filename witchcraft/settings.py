@@ -170,6 +170,20 @@ BILLING_WEBHOOK_SECRET = env.str("BILLING_WEBHOOK_SECRET", default="")
 BILLING_CHECKOUT_LINKS = env.dict("BILLING_CHECKOUT_LINKS", default={})
 BILLING_WEBHOOK_TOLERANCE_SECONDS = env.int("BILLING_WEBHOOK_TOLERANCE_SECONDS", default=300)
 
+# --- operations ----------------------------------------------------------------------------
+# Scheduled maintenance (procrastinate periodic tasks, UTC cron), the worker's health, backups,
+# /metrics access, gunicorn and connection pooling (README "Deployment").
+DAILY_MAINTENANCE_CRON = env.str("DAILY_MAINTENANCE_CRON", default="0 2 * * *")
+MONTHLY_MAINTENANCE_CRON = env.str("MONTHLY_MAINTENANCE_CRON", default="0 0 1 * *")
+WORKER_STALE_SECONDS = env.int("WORKER_STALE_SECONDS", default=300)
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(embedded_db.data_dir() / "backups")))
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=0)  # 0: gunicorn.conf.py decides
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+DATABASE_POOL_TIMEOUT = env.int("DATABASE_POOL_TIMEOUT", default=30)
+
 # --- passwords -----------------------------------------------------------------------------
 # Argon2id for new hashes; bcrypt (imported accounts) and PBKDF2 accepted and upgraded to
 # Argon2id on the next sign-in.

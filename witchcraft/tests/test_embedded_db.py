@@ -1,9 +1,11 @@
 """The embedded PostgreSQL: start, attach, recover. Each test owns a scratch data folder."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,12 +19,19 @@ ATTACH = "from witchcraft import embedded_db; print(embedded_db.ensure_running()
 
 
 @pytest.fixture
-def scratch(tmp_path, monkeypatch):
-    """Point the embedded server at a folder of this test's own; stop it afterwards."""
-    folder = tmp_path / "wc"
+def scratch(monkeypatch):
+    """Point the embedded server at a folder of this test's own; stop it afterwards.
+
+    Not under pytest's tmp_path: as root the server runs as another user, who must reach the
+    folder, and every pytest session resets its own base folder to mode 0700 (a parallel run
+    would lock the server out of its data).
+    """
+    base = Path(tempfile.mkdtemp(prefix="wc-embedded-test-"))
+    folder = base / "wc"
     monkeypatch.setenv("WITCHCRAFT_DATA_DIR", str(folder))
     yield folder
     embedded_db.stop()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _child_env(folder: Path) -> dict[str, str]:

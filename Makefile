@@ -9,11 +9,14 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 
-.PHONY: help setup db migrate run test lint stop clean
+.PHONY: help setup db migrate run worker serve test lint stop clean
 
 help:
-	@echo "make run    set up (venv, install, database, migrate) and serve on http://$(HOST):$(PORT)"
+	@echo "make run    set up (venv, install, database, migrate) and serve on http://$(HOST):$(PORT), with the worker"
+	@echo "make worker the same set-up, then the job worker alone (scheduled maintenance, mails)"
+	@echo "make serve  production serving (gunicorn, DEBUG=false) on http://$(HOST):$(PORT); needs SECRET_KEY"
 	@echo "make test   the same set-up, then the whole test suite"
+	@echo "make demo   the same set-up, then demo data (1,000 users x 30 days) in the development database"
 	@echo "make lint   ruff"
 	@echo "make stop   stop the embedded PostgreSQL"
 
@@ -42,11 +45,38 @@ db: setup
 migrate: db
 	$(PY) manage.py migrate --noinput
 
+# The worker (witchcraft/tasks.py) runs beside the web server and stops with it. Ctrl-C reaches
+# both; when runserver ends any other way the trap asks the worker to stop (SIGINT: it finishes
+# the job in hand first) and waits for it, so the next `make run` starts clean.
 run: migrate
+	@$(PY) manage.py procrastinate worker & worker=$$!; \
+	trap 'kill -INT $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The job worker alone: scheduled maintenance (daily_maintenance, monthly_maintenance), mails.
+worker: migrate
+	$(PY) manage.py procrastinate worker
+
+# Production serving on this machine: gunicorn (witchcraft/gunicorn.conf.py) with DEBUG=false,
+# static files collected for WhiteNoise. Needs SECRET_KEY in .env or the environment.
+serve: setup
+	@DEBUG=false $(PY) -m witchcraft.serving preflight
+	DEBUG=false $(PY) manage.py db start
+	DEBUG=false $(PY) manage.py migrate --noinput
+	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0
+	DEBUG=false HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c witchcraft/gunicorn.conf.py
 
 test: migrate
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Demo data in the development database: DEMO_USERS users with DEMO_DAYS days of usage (see
+# `manage.py seed_demo --help`). Earlier demo data is replaced, nothing else is touched; a
+# database with other users is refused unless DEMO_ARGS=--force.
+DEMO_USERS ?= 1000
+DEMO_DAYS  ?= 30
+.PHONY: demo
+demo: migrate
+	$(PY) manage.py seed_demo --users $(DEMO_USERS) --days $(DEMO_DAYS) --reset-demo $(DEMO_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -31,7 +31,7 @@ class RegisterIn(ObjectInput):
     full_name: Line = Field("", max_length=200)
 
 
-class MessageOut(Schema):
+class NoticeOut(Schema):
     message: str
 
 
@@ -94,7 +94,7 @@ def _issue(user: User, *, name: str, scopes=(), ttl_days=None, request) -> Issue
     return IssuedTokenOut(token=issued.raw, token_info=TokenOut.model_validate(issued.token))
 
 
-@router.post("/auth/register", auth=None, response={202: MessageOut}, summary="Create an account")
+@router.post("/auth/register", auth=None, response={202: NoticeOut}, summary="Create an account")
 def register(request, payload: RegisterIn):
     """Answers the same whether or not the address already has an account."""
     _limit(request, "register")

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts import audit, devices
 from accounts.models import User
-from witchcraft.mail import mail_send, site_url
+from witchcraft.mail import addressee, mail_send, site_url
 
 # Messages shown to people (S105 mistakes words like "password" in them for secrets).
 CURRENT_PASSWORD_WRONG = "That is not your current password."  # noqa: S105
@@ -86,7 +86,7 @@ def password_change(
         subject="Your password was changed",
         template="password_changed_by_user",
         context={
-            "user": user,
+            "user": addressee(user),
             "sessions_ended": ended,
             "tokens_link": site_url(reverse("accounts:me_tokens")),
             "reset_link": site_url(reverse("accounts:password_reset")),

@@ -20,9 +20,8 @@ from django.utils import timezone
 
 from accounts import audit, devices, tokens
 from accounts.models import EmailVerificationToken, PasswordResetToken, User, normalize_email
-from witchcraft import rls
-from witchcraft.deferred import after_response
-from witchcraft.mail import mail_send, site_url
+from witchcraft import deferred, rls
+from witchcraft.mail import addressee, mail_deliver, mail_send, site_url
 
 LINK_INVALID = "This link is invalid or has expired. Ask for a new one."
 
@@ -40,13 +39,28 @@ def token_hash(raw: str) -> str:
 # --- email verification ------------------------------------------------------------------------
 def verification_send(*, user_id: int, ip: str = "") -> None:
     """Mail the user a link that confirms their current address (valid 48 hours), after the
-    response (witchcraft.deferred)."""
-    after_response(lambda: _verification_issue(user_id=user_id, ip=ip))
+    response: the ``mail_email_verification`` job (witchcraft.deferred) carries the user id
+    and makes the token itself."""
+    deferred.after_commit(
+        deferred.MAIL_EMAIL_VERIFICATION, user_id=user_id, ip=ip, **deferred.origin()
+    )
 
 
-def _verification_issue(*, user_id: int, ip: str) -> None:
-    with transaction.atomic(), rls.service_context(actor=user_id, ip=ip):
-        user = User.objects.get(pk=user_id)
+def verification_issue(
+    *, user_id: int, ip: str = "", request_id: str = "", actor_id: int | None = None
+) -> None:
+    """Make a verification token for the user's current address and mail its link (the job).
+
+    The token, its audit row and the mail go together: a mail that fails rolls the token back
+    and the job is retried. Nothing happens for an account that no longer exists.
+    """
+    with (
+        transaction.atomic(),
+        rls.service_context(actor=actor_id or user_id, ip=ip, request_id=request_id),
+    ):
+        user = User.objects.filter(pk=user_id).first()
+        if user is None:
+            return
         raw, digest = new_token()
         EmailVerificationToken.objects.create(
             user=user,
@@ -56,12 +70,15 @@ def _verification_issue(*, user_id: int, ip: str) -> None:
             requested_ip=ip or None,
         )
         audit.audit_event(audit.VERIFICATION_SENT, user_id=user.pk)
-    mail_send(
-        to=user.email,
-        subject="Confirm your email address",
-        template="verify_email",
-        context={"user": user, "link": site_url(reverse("accounts:verify", args=[raw]))},
-    )
+        mail_deliver(
+            to=user.email,
+            subject="Confirm your email address",
+            template="verify_email",
+            context={
+                "user": addressee(user),
+                "link": site_url(reverse("accounts:verify", args=[raw])),
+            },
+        )
 
 
 def verification_confirm(*, raw_token: str) -> int | None:
@@ -82,7 +99,8 @@ def password_reset_request(*, email: str, ip: str = "") -> None:
     """Mail a reset link (valid 1 hour) when an active account has this address.
 
     The caller answers the same way whether or not it does, and as fast: the token and the mail
-    are made after the response (witchcraft.deferred).
+    are made after the response, by the ``mail_password_reset`` job (witchcraft.deferred),
+    which carries the user id, never a token.
     """
     email = normalize_email(email)
     with rls.service_context():
@@ -92,13 +110,24 @@ def password_reset_request(*, email: str, ip: str = "") -> None:
             .first()
         )
     if user_id is not None:
-        after_response(lambda: _password_reset_issue(user_id=user_id, ip=ip))
+        deferred.after_commit(
+            deferred.MAIL_PASSWORD_RESET, user_id=user_id, ip=ip, **deferred.origin()
+        )
 
 
-def _password_reset_issue(*, user_id: int, ip: str) -> None:
+def password_reset_issue(
+    *, user_id: int, ip: str = "", request_id: str = "", actor_id: int | None = None
+) -> None:
+    """Make a reset token and mail its link (the job). As for verification, the token, its
+    audit row and the mail go together; an account closed meanwhile gets nothing."""
     raw, digest = new_token()
-    with transaction.atomic(), rls.service_context(actor=user_id, ip=ip):
-        user = User.objects.get(pk=user_id)
+    with (
+        transaction.atomic(),
+        rls.service_context(actor=actor_id or user_id, ip=ip, request_id=request_id),
+    ):
+        user = User.objects.filter(pk=user_id, is_active=True, deleted_at__isnull=True).first()
+        if user is None:
+            return
         PasswordResetToken.objects.create(
             user=user,
             token_hash=digest,
@@ -107,11 +136,15 @@ def _password_reset_issue(*, user_id: int, ip: str) -> None:
         )
         audit.audit_event(audit.PASSWORD_RESET_REQUESTED, user_id=user.pk)
         link = site_url(reverse("accounts:password_reset_confirm", args=[raw]))
-        mail_send(
+        mail_deliver(
             to=user.email,
             subject="Reset your password",
             template="password_reset",
-            context={"user": user, "link": link, "minutes": settings.PASSWORD_RESET_TTL_MINUTES},
+            context={
+                "user": addressee(user),
+                "link": link,
+                "minutes": settings.PASSWORD_RESET_TTL_MINUTES,
+            },
         )
 
 
@@ -171,6 +204,9 @@ def password_reset_confirm(*, raw_token: str, password: str) -> User:
         to=user.email,
         subject="Your password was changed",
         template="password_changed",
-        context={"user": user, "reset_link": site_url(reverse("accounts:password_reset"))},
+        context={
+            "user": addressee(user),
+            "reset_link": site_url(reverse("accounts:password_reset")),
+        },
     )
     return user

@@ -5,14 +5,14 @@ The SQL functions raise the alerts inside the quota flows and flag the transacti
 statement as the function (``current_setting('app.alerts_raised', true) = 'true'``: no extra
 round trip) and, if set, asks for the mail to go out after commit (:func:`notify_after_commit`):
 the mail never waits on, nor is sent from inside, the request's transaction. Sending marks the
-alerts ``notified_at``; a mail that fails leaves them unmarked, so they are retried (three times
-at once with a pause, then by :func:`alerts_notify` from the maintenance command).
+alerts ``notified_at``; a mail that fails leaves them unmarked, so they are retried: by the
+``mail_quota_alerts`` job's retries, then by the ``send_alert_mails`` sweep every 10 minutes
+(witchcraft/tasks.py) or its command.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections import defaultdict
 
 from django.conf import settings
@@ -24,33 +24,27 @@ from witchcraft.mail import mail_message, site_url
 
 logger = logging.getLogger(__name__)
 
-ATTEMPTS = 3
-PAUSE_SECONDS = 2.0
 BATCH = 500
 
 
 def notify_after_commit(*, user_id: int) -> None:
-    """Mail the user's new alerts once the current transaction commits (off the request)."""
-    deferred.after_response(lambda: _notify_with_retries(user_id=user_id))
+    """Mail the user's new alerts once the current transaction commits: the
+    ``mail_quota_alerts`` job (witchcraft.deferred), retried when the mail fails.
 
-
-def _notify_with_retries(*, user_id: int) -> None:
-    """Try a few times; a mail that still fails waits, unmarked, for the next sweep (it never
-    fails the request or job that raised the alert)."""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            alerts_notify(user_id=user_id)
-            return
-        except Exception as exc:
-            logger.warning(
-                "alert mail for user %s failed (attempt %s of %s): %s",
-                user_id,
-                attempt,
-                ATTEMPTS,
-                type(exc).__name__,
-            )
-            if attempt < ATTEMPTS and settings.MAIL_IN_BACKGROUND:
-                time.sleep(PAUSE_SECONDS * attempt)
+    With MAIL_IN_BACKGROUND off it happens at once, and a failure is only logged: it never
+    fails the flow that raised the alert (the alerts wait, unmarked, for the sweep).
+    """
+    if settings.MAIL_IN_BACKGROUND:
+        deferred.after_commit(deferred.MAIL_QUOTA_ALERTS, user_id=user_id)
+        return
+    try:
+        alerts_notify(user_id=user_id)
+    except Exception as exc:
+        logger.warning(
+            "alert mail for user %s failed (%s): the send_alert_mails sweep retries it",
+            user_id,
+            type(exc).__name__,
+        )
 
 
 def _describe(alert: UsageAlert) -> str:

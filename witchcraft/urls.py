@@ -4,9 +4,11 @@ from django.views.generic import RedirectView
 
 from witchcraft import health
 from witchcraft.api import api
+from witchcraft.metrics.views import metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),  # Prometheus; 404 unless allowed (metrics/access.py)
     path("admin/", admin.site.urls),
     # Impersonation: POST-only acquire / release views (accounts/impersonation.py).
     path("hijack/", include("hijack.urls")),

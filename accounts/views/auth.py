@@ -13,7 +13,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import audit, login, recovery, services, twofactor
 from accounts.forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm
 from witchcraft import rls
-from witchcraft.deferred import after_response
 from witchcraft.mail import mail_send, site_url
 from witchcraft.ratelimit import rate_limited
 
@@ -63,9 +62,9 @@ def register(request):
                 form.add_error(refused.field, refused.message)
                 return render(request, "accounts/register.html", {"form": form})
             # Taken: tell the owner by mail, answer exactly as for a new account (and as fast:
-            # the mail is rendered after the response, like the new account's).
-            email = form.cleaned_data["email"]
-            after_response(lambda: _mail_already_registered(email))
+            # the mail is queued after commit and rendered by the worker, like the new
+            # account's).
+            _mail_already_registered(form.cleaned_data["email"])
         else:
             recovery.verification_send(user_id=user_id, ip=rls.client_ip(request))
         return render(request, "accounts/check_inbox.html", {"message": CHECK_INBOX})

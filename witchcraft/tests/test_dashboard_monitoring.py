@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import connection, connections
 from django.urls import reverse
 
 from accounts.models import AuditLog, User
@@ -211,3 +211,73 @@ def test_the_monitoring_functions_are_for_staff_only(user):
             connection.cursor() as cursor,
         ):
             cursor.execute(sql)
+
+
+# --- background jobs: the worker and the maintenance runs -------------------------------------
+
+
+def _heartbeat(seconds_ago: float) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO procrastinate_workers (last_heartbeat)"
+            " VALUES (now() - make_interval(secs => %s))",
+            [seconds_ago],
+        )
+
+
+def test_no_worker_and_no_run_are_said(staff):
+    response = staff.get(URL)
+    html = response.content.decode()
+    assert response.context["queue"]["status"] == "none"
+    assert 'id="worker" data-state="none"' in html
+    assert "no heartbeat: no worker is running" in html
+    assert 'id="no-maintenance-runs"' in html
+
+
+@pytest.mark.parametrize(("seconds_ago", "state"), [(4, "ok"), (301, "stale")])
+def test_the_workers_heartbeat_is_shown(staff, settings, seconds_ago, state):
+    settings.WORKER_STALE_SECONDS = 300
+    _heartbeat(seconds_ago)
+    response = staff.get(URL)
+    queue = response.context["queue"]
+    assert queue["status"] == state and queue["workers"] == 1
+    html = response.content.decode()
+    assert f'id="worker" data-state="{state}"' in html
+    assert f"last heartbeat {queue['last_heartbeat']:%Y-%m-%d %H:%M:%S} UTC" in html
+
+
+def test_the_last_runs_are_listed_with_their_counts_or_error(staff):
+    from witchcraft import maintenance
+    from witchcraft.models import MaintenanceRun
+
+    maintenance.maintenance_run(job="daily_maintenance", source="command")
+    slot = datetime(2026, 3, 1, tzinfo=UTC)
+    MaintenanceRun.objects.create(
+        job="monthly_maintenance",
+        source="schedule",
+        scheduled_for=slot,
+        started_at=datetime.now(UTC),
+        finished_at=datetime.now(UTC),
+        duration_ms=5004,
+        status="failed",
+        error="canceling statement due to lock timeout",
+    )
+    response = staff.get(URL)
+    html = response.content.decode()
+    runs = response.context["runs"]
+    assert [run.job for run in runs] == ["monthly_maintenance", "daily_maintenance"]
+    assert 'data-job="monthly_maintenance" data-status="failed"' in html
+    assert "2026-03-01 00:00" in html and "5004 ms" in html
+    assert "canceling statement due to lock timeout" in html
+    assert 'data-job="daily_maintenance" data-status="succeeded"' in html
+    assert "expired_tokens_deleted: 0" in html and "session_stats_rows: " in html
+
+
+def test_the_job_queue_counts(staff):
+    from procrastinate.contrib.django import app
+
+    app.configure_task("send_mail").defer(
+        to="someone@example.com", subject="s", template="password_changed", context={}
+    )
+    queue = staff.get(URL).context["queue"]
+    assert (queue["waiting"], queue["due"], queue["running"], queue["failed"]) == (1, 1, 0, 0)

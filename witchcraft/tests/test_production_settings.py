@@ -129,6 +129,8 @@ def test_production_settings(production):
     assert production["CSRF_TRUSTED_ORIGINS"] == [ORIGIN]
     assert production["SITE_URL"] == ORIGIN
     assert production["SECURE_SSL_REDIRECT"] is True
+    # Only the probes that come over plain HTTP from inside the network are not redirected.
+    assert production["SECURE_REDIRECT_EXEMPT"] == [r"^healthz$", r"^metrics$"]
     assert production["SECURE_HSTS_SECONDS"] >= 31_536_000
     assert production["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
     assert production["SECURE_HSTS_PRELOAD"] is True
@@ -225,11 +227,17 @@ def test_a_post_from_another_origin_is_refused_even_with_a_token(in_production, 
     assert response.status_code == 403
 
 
-def test_plain_http_is_redirected_to_https_except_the_health_probe(in_production, db):
+def test_plain_http_is_redirected_to_https_except_the_health_and_metrics_probes(
+    in_production, db, settings
+):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_IPS = []
     response = in_production.get("/auth/login/?next=/me/security/")
     assert response.status_code == 301
     assert response["Location"] == f"{ORIGIN}/auth/login/?next=/me/security/"
     assert in_production.get("/healthz").status_code in (200, 503)  # answered, not redirected
+    # /metrics is answered over HTTP too: here a 404, since no token or allow-list is set.
+    assert in_production.get("/metrics").status_code == 404
 
 
 def test_an_unknown_host_is_refused(in_production, db):

@@ -15,7 +15,15 @@ pytestmark = pytest.mark.django_db
 SCHEMAS = ["public", "auth"]
 
 # Django's own tables: no user data the runtime role could leak (sessions are keyed by secret
-# random keys). Everything else must have row-level security enabled and forced.
+# random keys). procrastinate's job queue: jobs, not user data, and the runtime role has no
+# grant on them at all (test below). Everything else must have row-level security enabled and
+# forced.
+QUEUE_TABLES = [
+    "procrastinate_jobs",
+    "procrastinate_events",
+    "procrastinate_periodic_defers",
+    "procrastinate_workers",
+]
 FRAMEWORK_TABLES = [
     "django_migrations",
     "django_content_type",
@@ -25,6 +33,7 @@ FRAMEWORK_TABLES = [
     "users_groups",
     "users_user_permissions",
     "django_session",
+    *QUEUE_TABLES,
 ]
 
 
@@ -59,6 +68,24 @@ def test_every_table_has_row_level_security_enabled_and_forced():
         if not (rls and forced)
     ]
     assert not offenders, _report(offenders, "tables without RLS enabled AND forced")
+
+
+def test_the_runtime_role_has_no_privilege_on_the_job_queue():
+    """Jobs are deferred after commit as the owner (witchcraft.deferred) and run by the worker
+    as the owner; staff read the queue's state through monitoring_job_queue()."""
+    rows = _rows(
+        """
+        SELECT t, EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                           WHERE n.nspname = 'public' AND c.relname = t),
+               has_table_privilege(%s, 'public.' || t,
+                                   'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+          FROM unnest(%s::text[]) t
+        """,
+        [APP_ROLE, QUEUE_TABLES],
+    )
+    assert all(exists for _, exists, _ in rows), rows
+    offenders = [(table, "granted") for table, _, granted in rows if granted]
+    assert not offenders, _report(offenders, f"job queue tables {APP_ROLE} has privileges on")
 
 
 def test_no_write_policy_is_unconditionally_true():

@@ -1,0 +1,182 @@
+"""The worker's jobs (procrastinate; procrastinate.contrib.django imports this module).
+
+- the scheduled maintenance: ``daily_maintenance`` at DAILY_MAINTENANCE_CRON and
+  ``monthly_maintenance`` at MONTHLY_MAINTENANCE_CRON (UTC crons, read when the worker starts),
+  recorded in ``maintenance_runs`` (witchcraft.maintenance);
+- the alert mail sweep every 10 minutes (``send_alert_mails``);
+- the mails queued after a commit (witchcraft.deferred): their arguments are stored in the
+  queue, so they carry ids, addresses and links, never a token (the job makes it);
+- the queue's upkeep: jobs a dead worker left running are retried, finished jobs pruned.
+
+Never twice at once: each scheduled job has a queueing lock (one waiting job at most) and a
+lock (one running job at most); maintenance also takes an advisory lock that its command
+shares. A worker that was down defers, when it starts, the last slot it missed (within
+PROCRASTINATE_PERIODIC_DEFAULTS' max_delay); a run that finds its slot already covered by a
+later successful run does nothing, so missed slots give one run, not one each.
+
+Run the worker with ``manage.py procrastinate worker`` (``make worker``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from procrastinate import JobContext, RetryStrategy, exceptions
+from procrastinate.contrib.django import app
+from procrastinate.jobs import Status
+
+from accounts import recovery
+from billing import alerts
+from witchcraft import deferred, maintenance
+from witchcraft.mail import mail_deliver
+from witchcraft.models import MaintenanceRun
+
+logger = logging.getLogger(__name__)
+
+MAINTENANCE_QUEUE, MAIL_QUEUE, UPKEEP_QUEUE = "maintenance", "mail", "upkeep"
+ALERT_SWEEP_CRON = "*/10 * * * *"
+STALLED_JOBS_CRON = "*/5 * * * *"
+PRUNE_JOBS_CRON = "30 3 * * *"
+# Failed, cancelled and aborted jobs stay this long for inspection (succeeded ones are deleted
+# when they finish: PROCRASTINATE_WORKER_DEFAULTS["delete_jobs"]).
+FINISHED_JOBS_KEPT_HOURS = 14 * 24
+
+# A mail that fails (the SMTP server is down) is retried 5, 25, 125, 625 and 3125 s later:
+# about an hour in all. Then the job stays failed; alert mails are still swept every 10 min.
+MAIL_RETRY = RetryStrategy(max_attempts=5, exponential_wait=5)
+# A maintenance run that failed, or met a run of its command, is tried once more 10 min later.
+MAINTENANCE_RETRY = RetryStrategy(
+    max_attempts=1,
+    wait=600,
+    retry_exceptions=[maintenance.MaintenanceFailed, maintenance.MaintenanceBusy],
+)
+
+
+def _scheduled(job: str, context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    return maintenance.maintenance_run(
+        job=job,
+        source=MaintenanceRun.Source.SCHEDULE,
+        scheduled_for=datetime.fromtimestamp(timestamp, UTC),
+        queue_job_id=context.job.id,
+    )
+
+
+# --- scheduled maintenance --------------------------------------------------------------------
+
+
+@app.periodic(cron=settings.DAILY_MAINTENANCE_CRON, periodic_id="daily_maintenance")
+@app.task(
+    name="daily_maintenance",
+    queue=MAINTENANCE_QUEUE,
+    lock="daily_maintenance",
+    queueing_lock="daily_maintenance",
+    pass_context=True,
+    retry=MAINTENANCE_RETRY,
+)
+def daily_maintenance(context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    """The seed's 2 AM job (``daily_maintenance()``), recorded; its counts, or None when its
+    slot was already covered."""
+    return _scheduled("daily_maintenance", context, timestamp)
+
+
+@app.periodic(cron=settings.MONTHLY_MAINTENANCE_CRON, periodic_id="monthly_maintenance")
+@app.task(
+    name="monthly_maintenance",
+    queue=MAINTENANCE_QUEUE,
+    lock="monthly_maintenance",
+    queueing_lock="monthly_maintenance",
+    pass_context=True,
+    retry=MAINTENANCE_RETRY,
+)
+def monthly_maintenance(context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    """The seed's 1st-of-the-month job (``monthly_maintenance()``), recorded."""
+    return _scheduled("monthly_maintenance", context, timestamp)
+
+
+@app.periodic(cron=ALERT_SWEEP_CRON, periodic_id="send_alert_mails")
+@app.task(
+    name="send_alert_mails",
+    queue=MAIL_QUEUE,
+    lock="send_alert_mails",
+    queueing_lock="send_alert_mails",
+)
+def send_alert_mails(timestamp: int) -> int:
+    """Mail the alerts whose mail has not gone out yet; return how many were mailed (a mail
+    that fails fails the job, and the next sweep tries again)."""
+    return alerts.alerts_notify()
+
+
+# --- mails queued after a commit (witchcraft.deferred) ----------------------------------------
+
+
+@app.task(name=deferred.SEND_MAIL, queue=MAIL_QUEUE, retry=MAIL_RETRY)
+def send_mail(*, to: str, subject: str, template: str, context: dict[str, Any]) -> None:
+    mail_deliver(to=to, subject=subject, template=template, context=context)
+
+
+@app.task(name=deferred.MAIL_EMAIL_VERIFICATION, queue=MAIL_QUEUE, retry=MAIL_RETRY)
+def mail_email_verification(
+    *, user_id: int, ip: str = "", request_id: str = "", actor_id: int | None = None
+) -> None:
+    recovery.verification_issue(user_id=user_id, ip=ip, request_id=request_id, actor_id=actor_id)
+
+
+@app.task(name=deferred.MAIL_PASSWORD_RESET, queue=MAIL_QUEUE, retry=MAIL_RETRY)
+def mail_password_reset(
+    *, user_id: int, ip: str = "", request_id: str = "", actor_id: int | None = None
+) -> None:
+    recovery.password_reset_issue(user_id=user_id, ip=ip, request_id=request_id, actor_id=actor_id)
+
+
+@app.task(name=deferred.MAIL_QUOTA_ALERTS, queue=MAIL_QUEUE, retry=MAIL_RETRY)
+def mail_quota_alerts(*, user_id: int) -> int:
+    return alerts.alerts_notify(user_id=user_id)
+
+
+# --- the queue's upkeep -----------------------------------------------------------------------
+
+
+@app.periodic(cron=STALLED_JOBS_CRON, periodic_id="retry_stalled_jobs")
+@app.task(
+    name="retry_stalled_jobs",
+    queue=UPKEEP_QUEUE,
+    queueing_lock="retry_stalled_jobs",
+    pass_context=True,
+)
+async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
+    """Put back in the queue the jobs whose worker died while running them (no heartbeat for
+    WORKER_STALE_SECONDS): a scheduled job left running would otherwise hold its lock for
+    ever. One whose schedule has queued a newer job meanwhile is marked failed instead.
+    Returns how many were put back."""
+    manager = context.app.job_manager
+    stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=settings.WORKER_STALE_SECONDS)
+    retried = 0
+    for job in stalled:
+        try:
+            await manager.retry_job(job)
+            retried += 1
+        except exceptions.UniqueViolation:
+            await manager.finish_job(job=job, status=Status.FAILED, delete_job=False)
+        logger.warning("job %s (%s) was left running by a dead worker", job.id, job.task_name)
+    return retried
+
+
+@app.periodic(cron=PRUNE_JOBS_CRON, periodic_id="prune_finished_jobs")
+@app.task(
+    name="prune_finished_jobs",
+    queue=UPKEEP_QUEUE,
+    queueing_lock="prune_finished_jobs",
+    pass_context=True,
+)
+async def prune_finished_jobs(context: JobContext, timestamp: int) -> None:
+    """Delete the jobs that ended (failed, cancelled, aborted) over FINISHED_JOBS_KEPT_HOURS
+    ago, with their events."""
+    await context.app.job_manager.delete_old_jobs(
+        nb_hours=FINISHED_JOBS_KEPT_HOURS,
+        include_failed=True,
+        include_cancelled=True,
+        include_aborted=True,
+    )

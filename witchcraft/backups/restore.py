@@ -9,6 +9,7 @@ triggers, indexes, constraints and views, and no sequence behind its column.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import subprocess
 import time
@@ -25,6 +26,8 @@ from witchcraft.backups import archive, audit, comparison, inventory
 from witchcraft.backups.clients import Client, choose_client, first_error
 from witchcraft.backups.errors import BackupError
 from witchcraft.backups.servers import Server, configured_server, server_major
+
+logger = logging.getLogger(__name__)
 
 MAX_NAME_BYTES = 63  # PostgreSQL's identifier limit
 
@@ -258,7 +261,11 @@ def create_database(conn: psycopg.Connection, database: str, manifest: dict[str,
             f"database {database!r} already exists: restore only creates a new database"
         ) from None
     except (pg_errors.InvalidParameterValue, pg_errors.WrongObjectType, pg_errors.InvalidName):
-        pass  # the source's locale is not available here: the server's default will do
+        # The source's locale is not available on this server: create the database with the
+        # server's default locale below, and say so in the report.
+        logger.info(
+            "locale %s not available: the server's default is used", manifest.get("lc_collate")
+        )
     except psycopg.Error as exc:
         raise BackupError(f"cannot create database {database!r}: {_message(exc)}") from None
     try:

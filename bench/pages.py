@@ -1,0 +1,108 @@
+"""Server time of the dashboard and self-service pages: ``python -m bench.pages OUT [--loads N]``
+in a Django process on a benchmark database (DEBUG=false).
+
+Each page is requested through the whole Django stack (every middleware, the row-level-security
+context, the template) by Django's test client, in process: the time is the server's, without
+a network or a browser. Two loads warm each page up; then ``--loads`` timed loads, whose p95
+and median are written to OUT as JSON. The staff pages are loaded by a staff member made for the
+benchmark (signed in with a second factor), the self-service pages by the demo user with the most usage rows this month (the
+heaviest page there is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "witchcraft.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+
+STAFF_PAGES = ["/dashboard/", "/dashboard/usage/"]
+USER_PAGES = ["/me/", "/me/usage/"]
+STAFF_EMAIL = "bench-staff@example.com"
+
+
+def heaviest_user() -> User:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT user_id FROM public.ai_usage_monthly "
+            "WHERE (year, month) = (extract(year FROM now() AT TIME ZONE 'UTC'), "
+            "extract(month FROM now() AT TIME ZONE 'UTC')) "
+            "ORDER BY request_count DESC LIMIT 1"
+        )
+        (user_id,) = cursor.fetchone()
+    return User.objects.get(pk=user_id)
+
+
+def staff_client() -> Client:
+    """A staff member's browser, signed in and past the second factor (an authenticator app),
+    as production requires for the dashboard (STAFF_2FA_REQUIRED)."""
+    user = User.objects.filter(email=STAFF_EMAIL).first()
+    if user is None:
+        user = User.objects.create_user(email=STAFF_EMAIL, password=None, is_staff=True)
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench",
+                                                 defaults={"confirmed": True})
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def time_page(client: Client, path: str, loads: int) -> dict:
+    times = []
+    for attempt in range(loads + 2):
+        started = time.perf_counter()
+        response = client.get(path, secure=True)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"bench.pages: {path} answered {response.status_code}")
+        if attempt >= 2:
+            times.append(elapsed)
+    return {"p95": p(times, 95), "median": p(times, 50), "loads": times}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--loads", type=int, default=20)
+    options = parser.parse_args()
+    results = {}
+    staff = staff_client()
+    for path in STAFF_PAGES:
+        results[path] = time_page(staff, path, options.loads)
+    user = heaviest_user()
+    member = Client()
+    member.force_login(user)
+    for path in USER_PAGES:
+        results[path] = time_page(member, path, options.loads)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM public.ai_usage_requests WHERE user_id = %s", [user.pk]
+        )
+        results["user_usage_rows"] = cursor.fetchone()[0]
+    with open(options.out, "w") as out:
+        json.dump(results, out)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,7 @@ through the SECURITY DEFINER function ``authenticate_access_token`` (accounts/sq
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -188,22 +189,64 @@ def token_authenticate(
         address = str(ipaddress.ip_address(ip)) if ip else None
     except ValueError:
         address = None
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT out_user_id, out_token_id FROM authenticate_access_token("
-                "p_token_hash => %s, p_ip => %s::inet, p_user_agent => %s)",
-                [digest(raw_token), address, audit.clean_text(user_agent, 300)],
-            )
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        # The user is known now, but not yet the context: read their rows as the service.
-        with rls.service_context():
-            token = AccessToken.objects.select_related("user").filter(pk=row[1]).first()
-    if token is None:  # deleted in between (the daily sweep)
+    arguments = [digest(raw_token), address, audit.clean_text(user_agent, 300)]
+    if not connection.in_atomic_block:
+        # The API's case (accounts.bearer, before the request's transaction): no identity is
+        # set, so the connection is the migration role, which bypasses row-level security.
+        # Two statements, each its own transaction: no BEGIN, no savepoint, no identity to set
+        # and restore.
+        row = _authenticate_access_token(arguments)
+        token = None if row is None else _token_row(row[1])
+    else:
+        with transaction.atomic():
+            row = _authenticate_access_token(arguments)
+            if row is None:
+                return None
+            # The user is known now, but not yet the context: read their rows as the service.
+            with rls.service_context():
+                token = _token_row(row[1])
+    if token is None:  # unknown, or deleted in between (the daily sweep)
         return None
     return token.user, token
+
+
+def _authenticate_access_token(arguments: list) -> tuple[int, int] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT out_user_id, out_token_id FROM authenticate_access_token("
+            "p_token_hash => %s, p_ip => %s::inet, p_user_agent => %s)",
+            arguments,
+        )
+        return cursor.fetchone()
+
+
+@functools.cache
+def _token_row_statement() -> tuple[str, list, list]:
+    token_fields = list(AccessToken._meta.concrete_fields)
+    user_fields = list(User._meta.concrete_fields)
+    columns = [f't."{f.column}"' for f in token_fields] + [f'u."{f.column}"' for f in user_fields]
+    # The column names come from the models; the id is a parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} FROM access_tokens t"  # noqa: S608
+        " JOIN users u ON u.id = t.user_id WHERE t.id = %s"
+    )
+    return sql, token_fields, user_fields
+
+
+def _token_row(token_id: int) -> AccessToken | None:
+    """The token and its user in one plain statement (the ORM's select_related() compiles its
+    query anew on every call: most of an API request's authentication time). Run it after
+    authenticate_access_token(): it sees the last use that call recorded."""
+    sql, token_fields, user_fields = _token_row_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(token_fields)
+    token = AccessToken.from_db(connection.alias, [f.attname for f in token_fields], row[:split])
+    token.user = User.from_db(connection.alias, [f.attname for f in user_fields], row[split:])
+    return token
 
 
 def token_revoke(*, user_id: int, token_id: int, user_agent: str = "") -> bool:

@@ -50,17 +50,40 @@ class Plan:
     maintenance_runs: int
 
 
-FULL = Plan("full", users=1000, days=30, seconds=10, runs=3, batches=10, copies=10, loads=20,
-            maintenance_runs=3)
-QUICK = Plan("quick", users=100, days=30, seconds=3, runs=2, batches=3, copies=5, loads=20,
-             maintenance_runs=2)
+FULL = Plan(
+    "full",
+    users=1000,
+    days=30,
+    seconds=10,
+    runs=3,
+    batches=10,
+    copies=10,
+    loads=20,
+    maintenance_runs=3,
+)
+QUICK = Plan(
+    "quick",
+    users=100,
+    days=30,
+    seconds=3,
+    runs=2,
+    batches=3,
+    copies=5,
+    loads=20,
+    maintenance_runs=2,
+)
 
 
 def pages(db: BenchDatabase, loads: int) -> dict:
     out = WORK / f"pages-{db.name}.json"
     env = db.django_env(ALLOWED_HOSTS="testserver,127.0.0.1,localhost")
-    done = subprocess.run([PYTHON, "-m", "bench.pages", str(out), "--loads", str(loads)],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.pages", str(out), "--loads", str(loads)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise SystemExit(f"bench: page timings failed:\n{done.stdout}{done.stderr[-3000:]}")
     return json.loads(out.read_text())
@@ -113,8 +136,9 @@ def main() -> None:
     quota_16 = figures_db.quota_consume(bench, seconds=plan.seconds, runs=plan.runs, clients=16)
 
     http = figures_http.run_all(one, seconds=plan.seconds, runs=plan.runs, batches=plan.batches)
-    copies = figures_db.copy_rate(one, figures_http.copy_rows(one, http["copy_user"]),
-                                  repeats=plan.copies)
+    copies = figures_db.copy_rate(
+        one, figures_http.copy_rows(one, http["copy_user"]), repeats=plan.copies
+    )
     log(f"COPY of 1,000 rows: median {median(copies):,.0f} records/s")
 
     log(f"loading 10x ({plan.users * 10:,} users x {plan.days} days) into {ten.name}")
@@ -131,18 +155,38 @@ def main() -> None:
     figures += _http_figures(http, record, quota_16, copies)
     figures += _page_figures(page_1x, page_10x)
     figures += [
-        Figure(key="daily_maintenance_s", label="`daily_maintenance` at 10x", unit="s",
-               value=median(daily), target="<= 10 s", met=median(daily) <= 10, runs=daily),
-        Figure(key="monthly_maintenance_s", label="`monthly_maintenance` at 10x", unit="s",
-               value=median(monthly), target="<= 30 s", met=median(monthly) <= 30,
-               runs=monthly),
+        Figure(
+            key="daily_maintenance_s",
+            label="`daily_maintenance` at 10x",
+            unit="s",
+            value=median(daily),
+            target="<= 10 s",
+            met=median(daily) <= 10,
+            runs=daily,
+        ),
+        Figure(
+            key="monthly_maintenance_s",
+            label="`monthly_maintenance` at 10x",
+            unit="s",
+            value=median(monthly),
+            target="<= 30 s",
+            met=median(monthly) <= 30,
+            runs=monthly,
+        ),
     ]
     rss = max(http["rss_mib"])
-    figures.append(Figure(
-        key="gunicorn_worker_rss_mib", label="gunicorn worker resident memory after the API runs",
-        unit="MiB", value=rss, target="<= 200 MB", met=rss * 1.048576 <= 200,
-        runs=http["rss_mib"], note=f"largest of {len(http['rss_mib'])} workers",
-    ))
+    figures.append(
+        Figure(
+            key="gunicorn_worker_rss_mib",
+            label="gunicorn worker resident memory after the API runs",
+            unit="MiB",
+            value=rss,
+            target="<= 200 MB",
+            met=rss * 1.048576 <= 200,
+            runs=http["rss_mib"],
+            note=f"largest of {len(http['rss_mib'])} workers",
+        )
+    )
     result = {
         "plan": plan.__dict__,
         "machine": info,
@@ -155,8 +199,10 @@ def main() -> None:
     write_json(RESULTS / f"{stem}.json", result)
     (RESULTS / f"{stem}.md").write_text(markdown(result))
     missed = [f.key for f in figures if f.met is False]
-    log(f"done in {result['seconds']:.0f} s: bench/results/{stem}.md"
-        + (f"; missed: {', '.join(missed)}" if missed else "; every target met"))
+    log(
+        f"done in {result['seconds']:.0f} s: bench/results/{stem}.md"
+        + (f"; missed: {', '.join(missed)}" if missed else "; every target met")
+    )
 
 
 def _sizes(db: BenchDatabase, load_seconds: float) -> dict:
@@ -167,8 +213,13 @@ def _sizes(db: BenchDatabase, load_seconds: float) -> dict:
             "(SELECT count(*) FROM public.ai_usage_daily), "
             "(SELECT count(*) FROM public.agent_messages)"
         ).fetchone()
-    return {"users": users, "usage_rows": usage, "daily_rows": daily, "messages": messages,
-            "load_seconds": round(load_seconds, 1)}
+    return {
+        "users": users,
+        "usage_rows": usage,
+        "daily_rows": daily,
+        "messages": messages,
+        "load_seconds": round(load_seconds, 1),
+    }
 
 
 def _http_figures(http: dict, record: Figure, quota_16: dict, copies: list[float]) -> list:
@@ -179,26 +230,40 @@ def _http_figures(http: dict, record: Figure, quota_16: dict, copies: list[float
     wrk_cores = max(run["wrk_cores"] for run in http["usage"] + http["quota"])
     return [
         Figure(
-            key="api_usage_per_s", label="`POST /api/v1/usage` requests/s, gunicorn, 16 clients",
-            unit="req/s", value=value, reference=record.value,
+            key="api_usage_per_s",
+            label="`POST /api/v1/usage` requests/s, gunicorn, 16 clients",
+            unit="req/s",
+            value=value,
+            reference=record.value,
             reference_label="`record_ai_usage` calls/s in the database (above)",
             target=">= 0.15 x reference and >= 800/s",
-            met=value >= 0.15 * record.value and value >= 800, runs=usage_rps,
+            met=value >= 0.15 * record.value and value >= 800,
+            runs=usage_rps,
             note=f"{http['workers']} workers; wrk used at most {wrk_cores:.2f} of the 2 cores",
         ),
         Figure(
-            key="api_batch_records_per_s", label="`POST /api/v1/usage/batch` (1,000 records) "
-            "records/s", unit="records/s", value=median(batch), reference=median(copies),
+            key="api_batch_records_per_s",
+            label="`POST /api/v1/usage/batch` (1,000 records) records/s",
+            unit="records/s",
+            value=median(batch),
+            reference=median(copies),
             reference_label="`COPY` of the same 1,000 rows (and their key rows)",
             target=">= 0.1 x COPY and >= 30,000/s",
             met=median(batch) >= 0.1 * median(copies) and median(batch) >= 30000,
-            runs=batch, reference_runs=copies, note="one client, batches back to back",
+            runs=batch,
+            reference_runs=copies,
+            note="one client, batches back to back",
         ),
         Figure(
-            key="api_quota_consume_p99_ms", label="`POST /api/v1/quota/consume` p99, 16 clients",
-            unit="ms", value=median(quota_p99), reference=median(quota_16["real_p99"]),
+            key="api_quota_consume_p99_ms",
+            label="`POST /api/v1/quota/consume` p99, 16 clients",
+            unit="ms",
+            value=median(quota_p99),
+            reference=median(quota_16["real_p99"]),
             reference_label="`check_and_consume_quota` p99 in the database, 16 connections",
-            target="<= 20 ms", met=median(quota_p99) <= 20, runs=quota_p99,
+            target="<= 20 ms",
+            met=median(quota_p99) <= 20,
+            runs=quota_p99,
             reference_runs=quota_16["real_p99"],
             note=f"{median([run['rps'] for run in http['quota']]):,.0f} req/s",
         ),
@@ -209,15 +274,30 @@ def _page_figures(one: dict, ten: dict) -> list:
     figures = []
     for path in PAGES:
         a, b = one[path]["p95"], ten[path]["p95"]
-        figures.append(Figure(
-            key=f"page_1x:{path}", label=f"`{path}` server time p95 at 1x", unit="ms", value=a,
-            target="<= 150 ms", met=a <= 150, runs=one[path]["loads"],
-        ))
-        figures.append(Figure(
-            key=f"page_10x:{path}", label=f"`{path}` server time p95 at 10x", unit="ms",
-            value=b, reference=a, reference_label="the same page at 1x",
-            target="10x / 1x <= 1.5", met=b / a <= 1.5, runs=ten[path]["loads"],
-        ))
+        figures.append(
+            Figure(
+                key=f"page_1x:{path}",
+                label=f"`{path}` server time p95 at 1x",
+                unit="ms",
+                value=a,
+                target="<= 150 ms",
+                met=a <= 150,
+                runs=one[path]["loads"],
+            )
+        )
+        figures.append(
+            Figure(
+                key=f"page_10x:{path}",
+                label=f"`{path}` server time p95 at 10x",
+                unit="ms",
+                value=b,
+                reference=a,
+                reference_label="the same page at 1x",
+                target="10x / 1x <= 1.5",
+                met=b / a <= 1.5,
+                runs=ten[path]["loads"],
+            )
+        )
     return figures
 
 

@@ -1,6 +1,7 @@
 """The benchmark's API clients: ``python -m bench.clients COUNT FILE`` (in a Django process on a
-benchmark database) moves the first COUNT demo users (verified, active) to the enterprise plan (so the per-token
-rate limit, 2,000 requests a minute, does not answer 429 under load), empties their quota and
+benchmark database) moves the first COUNT verified, active demo users to the enterprise plan (so
+the per-token rate limit, 2,000 requests a minute, does not answer 429 under load), empties their
+quota and
 writes one new bearer token per user to FILE, one a line (mode 0600; the file is under
 .witchcraft/, never committed). The tokens are made the way the product makes them.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "witchcraft.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -29,8 +30,9 @@ from witchcraft import rls  # noqa: E402
 def main() -> None:
     count, path = int(sys.argv[1]), Path(sys.argv[2])
     users = list(
-        User.objects.filter(email__startswith="demo-", email_verified_at__isnull=False, is_active=True)
-        .order_by("id")[:count]
+        User.objects.filter(
+            email__startswith="demo-", email_verified_at__isnull=False, is_active=True
+        ).order_by("id")[:count]
     )
     raw = []
     for user in users:

@@ -38,10 +38,22 @@ class Pgbench:
         """One pgbench run; its transactions per second and, when asked, every latency (ms)."""
         prefix = WORK / f"pgbench-{script}-{uuid.uuid4().hex[:8]}"
         args = [
-            self.program, "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
-            "-T", str(max(1, round(seconds))),
-            "-D", f"uid_min={self.uid_min}", "-D", f"uid_max={self.uid_max}",
-            "-f", str(SQL / f"{script}.pgbench"),
+            self.program,
+            "-n",
+            "-M",
+            "prepared",
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(max(1, round(seconds))),
+            "-D",
+            f"uid_min={self.uid_min}",
+            "-D",
+            f"uid_max={self.uid_max}",
+            "-f",
+            str(SQL / f"{script}.pgbench"),
         ]
         if latencies:
             args += ["-l", f"--log-prefix={prefix}"]
@@ -81,7 +93,8 @@ def record_usage(bench: Pgbench, *, seconds: float, runs: int) -> Figure:
         unit="calls/s",
         value=value,
         reference=reference,
-        reference_label="minimal function: the seed's four writes (usage row + key, two upserts, quota update)",
+        reference_label="minimal function: the seed's four writes "
+        "(usage row + key, two upserts, quota update)",
         target=">= 0.8 x reference and >= 5,000/s",
         met=value >= 0.8 * reference and value >= 5000,
         runs=real,
@@ -101,10 +114,12 @@ def _reset_quotas(db: BenchDatabase) -> int:
 
 
 def _reserved(db: BenchDatabase) -> int:
-    return int(db.scalar(
-        "SELECT coalesce(sum(q.tokens_used), 0) FROM public.user_quotas q JOIN public.users u "
-        "ON u.id = q.user_id WHERE u.email LIKE 'demo-%%@example.com'"
-    ))
+    return int(
+        db.scalar(
+            "SELECT coalesce(sum(q.tokens_used), 0) FROM public.user_quotas q JOIN public.users u "
+            "ON u.id = q.user_id WHERE u.email LIKE 'demo-%%@example.com'"
+        )
+    )
 
 
 def quota_consume(bench: Pgbench, *, seconds: float, runs: int, clients: int = 8) -> dict:
@@ -125,9 +140,11 @@ def quota_consume(bench: Pgbench, *, seconds: float, runs: int, clients: int = 8
         out["real_tps"].append(real["tps"])
         out["ref_p50"].append(ref["p50"])
         out["ref_p99"].append(ref["p99"])
-        log(f"check_and_consume_quota run {run + 1}/{runs} ({clients} connections): "
+        log(
+            f"check_and_consume_quota run {run + 1}/{runs} ({clients} connections): "
             f"p50 {real['p50']:.2f} ms p99 {real['p99']:.2f} ms; "
-            f"reference p50 {ref['p50']:.2f} ms p99 {ref['p99']:.2f} ms")
+            f"reference p50 {ref['p50']:.2f} ms p99 {ref['p99']:.2f} ms"
+        )
     _reset_quotas(bench.db)
     return out
 
@@ -171,9 +188,13 @@ def copy_rate(db: BenchDatabase, rows: list[dict], *, repeats: int) -> list[floa
         conn.autocommit = False
         for _ in range(repeats):
             tag = uuid.uuid4().hex[:12]
-            ids = [r[0] for r in conn.execute(
-                "SELECT nextval('public.ai_usage_requests_id_seq') FROM generate_series(1, %s)",
-                [len(rows)]).fetchall()]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT nextval('public.ai_usage_requests_id_seq') FROM generate_series(1, %s)",
+                    [len(rows)],
+                ).fetchall()
+            ]
             conn.commit()
             started = time.perf_counter()
             with conn.cursor() as cursor:
@@ -182,8 +203,14 @@ def copy_rate(db: BenchDatabase, rows: list[dict], *, repeats: int) -> list[floa
                     "FROM STDIN"
                 ) as copy:
                     for usage_id, row in zip(ids, rows, strict=True):
-                        copy.write_row((usage_id, row["user_id"], f"{tag}-{row['request_id']}",
-                                        row["created_at"]))
+                        copy.write_row(
+                            (
+                                usage_id,
+                                row["user_id"],
+                                f"{tag}-{row['request_id']}",
+                                row["created_at"],
+                            )
+                        )
                 with cursor.copy(
                     "COPY public.ai_usage_requests (id, created_at, user_id, provider_id, "
                     "model_id, request_id, input_tokens, output_tokens, total_tokens, cost, "
@@ -191,13 +218,25 @@ def copy_rate(db: BenchDatabase, rows: list[dict], *, repeats: int) -> list[floa
                     "cached_input_price_per_million, latency_ms, status) FROM STDIN"
                 ) as copy:
                     for usage_id, row in zip(ids, rows, strict=True):
-                        copy.write_row((
-                            usage_id, row["created_at"], row["user_id"], row["provider_id"],
-                            row["model_id"], f"{tag}-{row['request_id']}", row["input_tokens"],
-                            row["output_tokens"], row["input_tokens"] + row["output_tokens"],
-                            row["cost"], row["prices"][0], row["prices"][1], row["prices"][2],
-                            row["latency_ms"], "success",
-                        ))
+                        copy.write_row(
+                            (
+                                usage_id,
+                                row["created_at"],
+                                row["user_id"],
+                                row["provider_id"],
+                                row["model_id"],
+                                f"{tag}-{row['request_id']}",
+                                row["input_tokens"],
+                                row["output_tokens"],
+                                row["input_tokens"] + row["output_tokens"],
+                                row["cost"],
+                                row["prices"][0],
+                                row["prices"][1],
+                                row["prices"][2],
+                                row["latency_ms"],
+                                "success",
+                            )
+                        )
             conn.commit()
             rates.append(len(rows) / (time.perf_counter() - started))
     return rates

@@ -40,8 +40,13 @@ def _free_port() -> int:
 
 def issue_clients(db: BenchDatabase) -> tuple[Path, list[str]]:
     path = WORK / f"tokens-{db.name}.txt"
-    done = subprocess.run([PYTHON, "-m", "bench.clients", str(CLIENTS), str(path)], cwd=ROOT,
-                          env=db.django_env(), capture_output=True, text=True)
+    done = subprocess.run(
+        [PYTHON, "-m", "bench.clients", str(CLIENTS), str(path)],
+        cwd=ROOT,
+        env=db.django_env(),
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         raise SystemExit(f"bench: could not make the API clients:\n{done.stderr[-2000:]}")
     return path, path.read_text().split()
@@ -54,9 +59,14 @@ def gunicorn(db: BenchDatabase):
     logfile = WORK / "gunicorn.log"
     env = db.django_env(HOST="127.0.0.1", PORT=str(port), GUNICORN_LOG_LEVEL="warning")
     with logfile.open("w") as out:
-        process = subprocess.Popen([str(GUNICORN), "-c", "witchcraft/gunicorn.conf.py"],
-                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [str(GUNICORN), "-c", "witchcraft/gunicorn.conf.py"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -105,30 +115,55 @@ def warm_up(base: str, tokens: list[str], master: int) -> None:
     """Every worker has loaded the application and opened its connection before a run."""
     session = requests.Session()
     for token in tokens[: 4 * max(1, len(workers(master)))]:
-        session.get(f"{base}/api/v1/me", headers={**HEADERS, "Authorization": f"Bearer {token}"},
-                    timeout=30)
+        session.get(
+            f"{base}/api/v1/me", headers={**HEADERS, "Authorization": f"Bearer {token}"}, timeout=30
+        )
 
 
-def wrk(base: str, script: str, tokens_file: Path, *, seconds: float, connections: int = 16,
-        run_id: str = "") -> dict:
+def wrk(
+    base: str,
+    script: str,
+    tokens_file: Path,
+    *,
+    seconds: float,
+    connections: int = 16,
+    run_id: str = "",
+) -> dict:
     """One wrk run; its requests/s, latency percentiles (ms) and wrk's own CPU use (cores)."""
     env = {**os.environ, "BENCH_TOKENS": str(tokens_file), "BENCH_LUA": str(LUA)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-         "--timeout", "10s", "-s", str(LUA / f"{script}.lua"), base, "--",
-         run_id or uuid.uuid4().hex[:8]],
-        env=env, capture_output=True, text=True,
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA / f"{script}.lua"),
+            base,
+            "--",
+            run_id or uuid.uuid4().hex[:8],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
     if done.returncode or line is None:
         raise SystemExit(f"bench: wrk {script} failed:\n{done.stdout}\n{done.stderr}")
-    result = json.loads(line[len("BENCH "):])
+    result = json.loads(line[len("BENCH ") :])
     if result["errors"] or result["unexpected"]:
-        raise SystemExit(f"bench: wrk {script}: {result['errors']} socket errors, "
-                         f"{result['unexpected']} unexpected answers "
-                         f"(first: {result['first_unexpected']})")
+        raise SystemExit(
+            f"bench: wrk {script}: {result['errors']} socket errors, "
+            f"{result['unexpected']} unexpected answers "
+            f"(first: {result['first_unexpected']})"
+        )
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     result["rps"] = result["requests"] / result["seconds"]
     result["wrk_cores"] = cpu / result["seconds"]
@@ -137,8 +172,11 @@ def wrk(base: str, script: str, tokens_file: Path, *, seconds: float, connection
 
 def reset_quotas(db: BenchDatabase, user_ids: str) -> None:
     with db.connect() as conn:
-        conn.execute("UPDATE public.user_quotas SET tokens_used = 0, cost_used = 0 "
-                     "WHERE user_id = ANY(%s::bigint[])", ["{" + user_ids + "}"])
+        conn.execute(
+            "UPDATE public.user_quotas SET tokens_used = 0, cost_used = 0 "
+            "WHERE user_id = ANY(%s::bigint[])",
+            ["{" + user_ids + "}"],
+        )
 
 
 def batch_records(count: int, run: str) -> list[dict]:
@@ -164,8 +202,7 @@ def batch_rates(base: str, token: str, *, batches: int) -> list[float]:
     for _ in range(batches):
         body = json.dumps({"records": batch_records(1000, uuid.uuid4().hex[:10])})
         started = time.perf_counter()
-        answer = session.post(f"{base}/api/v1/usage/batch", data=body, headers=headers,
-                              timeout=60)
+        answer = session.post(f"{base}/api/v1/usage/batch", data=body, headers=headers, timeout=60)
         elapsed = time.perf_counter() - started
         if answer.status_code != 200 or answer.json()["recorded"] != 1000:
             raise SystemExit(f"bench: batch answered {answer.status_code}: {answer.text[:300]}")
@@ -178,29 +215,45 @@ def copy_rows(db: BenchDatabase, user_id: int) -> list[dict]:
     from datetime import UTC, datetime
 
     with db.connect() as conn:
-        catalog = {name: (mid, pid, (pin, pout, pcached)) for mid, pid, name, pin, pout, pcached
-                   in conn.execute(
-                       "SELECT id, provider_id, name, input_price_per_million, "
-                       "output_price_per_million, cached_input_price_per_million "
-                       "FROM public.ai_models").fetchall()}
+        catalog = {
+            name: (mid, pid, (pin, pout, pcached))
+            for mid, pid, name, pin, pout, pcached in conn.execute(
+                "SELECT id, provider_id, name, input_price_per_million, "
+                "output_price_per_million, cached_input_price_per_million "
+                "FROM public.ai_models"
+            ).fetchall()
+        }
     now = datetime.now(UTC)
     rows = []
     for record in batch_records(1000, "copy"):
         model_id, provider_id, prices = catalog[record["model"]]
-        cost = round((record["input_tokens"] * prices[0] + record["output_tokens"] * prices[1])
-                     / 1_000_000, 6)
-        rows.append({**record, "user_id": user_id, "model_id": model_id,
-                     "provider_id": provider_id, "prices": prices, "cost": cost,
-                     "created_at": now})
+        cost = round(
+            (record["input_tokens"] * prices[0] + record["output_tokens"] * prices[1]) / 1_000_000,
+            6,
+        )
+        rows.append(
+            {
+                **record,
+                "user_id": user_id,
+                "model_id": model_id,
+                "provider_id": provider_id,
+                "prices": prices,
+                "cost": cost,
+                "created_at": now,
+            }
+        )
     return rows
 
 
 def run_all(db: BenchDatabase, *, seconds: float, runs: int, batches: int) -> dict:
     tokens_file, tokens = issue_clients(db)
     with db.connect() as conn:  # the clients' users, whose quotas each run starts from empty
-        ids = [r[0] for r in conn.execute(
-            "SELECT DISTINCT t.user_id FROM public.access_tokens t WHERE t.name = 'benchmark'"
-        ).fetchall()]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT t.user_id FROM public.access_tokens t WHERE t.name = 'benchmark'"
+            ).fetchall()
+        ]
     id_list = ",".join(map(str, ids))
     out: dict = {"usage": [], "quota": [], "batch": [], "rss_mib": []}
     with gunicorn(db) as (base, master):
@@ -213,9 +266,11 @@ def run_all(db: BenchDatabase, *, seconds: float, runs: int, batches: int) -> di
             quota = wrk(base, "quota", tokens_file, seconds=seconds)
             out["usage"].append(usage)
             out["quota"].append(quota)
-            log(f"HTTP run {run + 1}/{runs}: POST /usage {usage['rps']:,.0f} req/s "
+            log(
+                f"HTTP run {run + 1}/{runs}: POST /usage {usage['rps']:,.0f} req/s "
                 f"(p99 {usage['p99']:.1f} ms, wrk {usage['wrk_cores']:.2f} cores); "
-                f"POST /quota/consume p99 {quota['p99']:.1f} ms ({quota['rps']:,.0f} req/s)")
+                f"POST /quota/consume p99 {quota['p99']:.1f} ms ({quota['rps']:,.0f} req/s)"
+            )
         out["batch"] = batch_rates(base, tokens[0], batches=batches)
         log(f"POST /usage/batch: median {median(out['batch']):,.0f} records/s")
         out["rss_mib"] = [rss_mib(pid) for pid in workers(master)]

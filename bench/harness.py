@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg
 
@@ -66,10 +66,12 @@ def server_url() -> str:
     configured = os.environ.get("DATABASE_URL", "")
     if configured:
         return with_database(configured, "postgres")
-    subprocess.run([PYTHON, "manage.py", "db", "start"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    done = subprocess.run([PYTHON, "manage.py", "db", "url"], cwd=ROOT, check=True,
-                          capture_output=True, text=True)
+    subprocess.run(
+        [PYTHON, "manage.py", "db", "start"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
+    done = subprocess.run(
+        [PYTHON, "manage.py", "db", "url"], cwd=ROOT, check=True, capture_output=True, text=True
+    )
     return with_database(done.stdout.strip().splitlines()[-1], "postgres")
 
 
@@ -113,11 +115,18 @@ class BenchDatabase:
     def manage(self, *args: str, quiet: bool = True) -> None:
         logfile = WORK / f"{self.name}-{args[0]}.log"
         with logfile.open("w") as out:
-            done = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=self.django_env(),
-                                  stdout=out, stderr=subprocess.STDOUT)
+            done = subprocess.run(
+                [PYTHON, "manage.py", *args],
+                cwd=ROOT,
+                env=self.django_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         if done.returncode:
-            raise SystemExit(f"bench: manage.py {' '.join(args)} failed, see {logfile}:\n"
-                             + logfile.read_text()[-2000:])
+            raise SystemExit(
+                f"bench: manage.py {' '.join(args)} failed, see {logfile}:\n"
+                + logfile.read_text()[-2000:]
+            )
 
     def prepare(self, *, users: int, days: int) -> float:
         """Recreate, migrate, load ``users`` x ``days`` of demo data; return the load's seconds."""
@@ -144,7 +153,7 @@ def pg_bin(name: str, server_version_num: int) -> str:
             return str(candidate)
     found = shutil.which(name)
     if not found:
-        raise SystemExit(f"bench: {name} is not installed (Debian: apt-get install postgresql-client)")
+        raise SystemExit(f"bench: {name} is not installed (apt-get install postgresql-client)")
     return found
 
 
@@ -161,12 +170,15 @@ def machine(db: BenchDatabase) -> dict:
         memory_kb = 0
     with db.connect() as conn:
         version = conn.execute("SELECT version()").fetchone()[0]
-        settings = dict(conn.execute(
-            "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
-            "('shared_buffers', 'synchronous_commit', 'max_connections', 'fsync', 'jit')"
-        ).fetchall())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting || coalesce(unit, '') FROM pg_settings WHERE name IN "
+                "('shared_buffers', 'synchronous_commit', 'max_connections', 'fsync', 'jit')"
+            ).fetchall()
+        )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu,

@@ -5,8 +5,8 @@ Each page is requested through the whole Django stack (every middleware, the row
 context, the template) by Django's test client, in process: the time is the server's, without
 a network or a browser. Two loads warm each page up; then ``--loads`` timed loads, whose p95
 and median are written to OUT as JSON. The staff pages are loaded by a staff member made for the
-benchmark (signed in with a second factor), the self-service pages by the demo user with the most usage rows this month (the
-heaviest page there is).
+benchmark (signed in with a second factor), the self-service pages by the demo user with the most
+usage rows this month (the heaviest page there is).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "witchcraft.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -53,8 +53,9 @@ def staff_client() -> Client:
     user = User.objects.filter(email=STAFF_EMAIL).first()
     if user is None:
         user = User.objects.create_user(email=STAFF_EMAIL, password=None, is_staff=True)
-    device, _ = TOTPDevice.objects.get_or_create(user=user, name="bench",
-                                                 defaults={"confirmed": True})
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, name="bench", defaults={"confirmed": True}
+    )
     client = Client()
     client.force_login(user)
     session = client.session

@@ -27,7 +27,8 @@ def markdown(result: dict) -> str:
         f"- Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, {m['os']}, "
         f"Python {m['python']}",
         f"- Database: {m['postgresql']} ({m['server']}; "
-        + ", ".join(f"{k} {v}" for k, v in sorted(m["postgresql_settings"].items())) + ")",
+        + ", ".join(f"{k} {v}" for k, v in sorted(m["postgresql_settings"].items()))
+        + ")",
         f"- Commit {m['commit']}; load average at the start {m['load_average_at_start']:.2f}; "
         f"whole run {result['seconds']:.0f} s",
     ]

@@ -380,3 +380,27 @@ def test_the_raw_token_is_in_no_table_no_query_and_no_log(caplog):
     sent = " ".join(f"{q['sql']}" for q in queries.captured_queries)
     assert secret_part not in sent
     assert secret_part not in caplog.text
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_outside_any_transaction_one_statement_gives_the_token_and_its_user():
+    """The API's path (no transaction open yet): the check, then both rows in one plain
+    statement, the same objects as the ORM loads; refused tokens give None."""
+    user = _verified(full_name="Ada Lovelace")
+    issued = _issue(user)
+    assert not connection.in_atomic_block
+    with CaptureQueriesContext(connection) as queries:
+        who, token = tokens.token_authenticate(raw_token=issued.raw, ip=IP)
+    assert len(queries) == 2
+    stored = AccessToken.objects.select_related("user").get(pk=issued.token.pk)
+    assert {f.attname: getattr(token, f.attname) for f in AccessToken._meta.concrete_fields} == {
+        f.attname: getattr(stored, f.attname) for f in AccessToken._meta.concrete_fields
+    }
+    assert who == stored.user and who.full_name == "Ada Lovelace" and who.is_authenticated
+    assert token.user is who and token.last_used_ip == IP
+    assert not token._state.adding and token._state.db == "default"
+
+    assert tokens.token_authenticate(raw_token=issued.raw[:-2] + "xx", ip=IP) is None
+    with transaction.atomic(), rls.user_context(user):
+        tokens.token_revoke(user_id=user.pk, token_id=issued.token.pk)
+    assert tokens.token_authenticate(raw_token=issued.raw, ip=IP) is None

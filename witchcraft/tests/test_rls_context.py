@@ -7,6 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessToken
 from witchcraft import rls
@@ -234,6 +235,36 @@ def test_one_connection_used_for_a_user_then_anonymous_shows_the_second_nothing(
     assert state["current_user"] != rls.APP_ROLE
     assert _one("SELECT current_setting('app.user_id', true)") == ""
     assert state["auth.user_id"] is None
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_requests_identity_is_set_in_one_statement_and_ends_with_its_transaction():
+    """The middleware's context: nothing to read first, nothing to restore."""
+    a = _user()
+    identity = rls.user_identity(a, request_id="req-1", ip="10.0.0.7")
+    with CaptureQueriesContext(connection) as queries, rls.transaction_identity(identity):
+        state = _state()
+    assert (state["current_user"], state["auth.user_id"]) == (rls.APP_ROLE, a.pk)
+    assert (state["app.request_id"], state["app.ip"], state["app.is_service"]) == (
+        "req-1",
+        "10.0.0.7",
+        "false",
+    )
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == 4, statements  # BEGIN, the identity, _state(), COMMIT
+    assert statements[1].startswith("SELECT set_config('role', 'witchcraft_app', true)")
+    assert not connection.in_atomic_block
+    after = _state()
+    assert after["role"] == "none" and after["auth.user_id"] is None
+
+
+def test_a_requests_identity_inside_an_open_transaction_restores_what_it_found():
+    a = _user()
+    with transaction.atomic(), rls.service_context():
+        before = _state()
+        with rls.transaction_identity(rls.user_identity(a)):
+            assert _state()["auth.user_id"] == a.pk
+        assert _state() == before
 
 
 # --- the middleware ---------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Reads for the staff dashboard's overview and usage pages: plain data.
 
 Totals and charts read the roll-ups (``ai_usage_daily``, ``ai_usage_monthly``) through their
-named indexes, never ``ai_usage_requests``; every list is bounded.
+named indexes, never ``ai_usage_requests``; every list is bounded. What covers every user reads
+the all-users totals (``ai_usage_daily_totals``) for the days they cover and ``ai_usage_daily``
+only for the days after (today), so its time does not grow with the number of users.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from django.db.models.functions import TruncMonth
 
 from accounts.models import AuditLog
 from billing.models import CURRENT_STATUSES, UsageAlert, UserSubscription
-from usage.models import AIUsageDaily, AIUsageMonthly
+from usage.models import AIUsageDaily, AIUsageDailyTotal, AIUsageMonthly, AIUsageTotalsState
 
 MAX_PERIOD_DAYS = 366
 SECURITY_SEVERITIES = ("warning", "critical")
@@ -63,6 +65,35 @@ def _totals(row: dict, *, users: int = 0) -> Totals:
         latency_count=row.get("latency_count") or 0,
         users=users if users else row.get("users") or 0,
     )
+
+
+def _all_users_daily(start: date, end: date) -> list[QuerySet]:
+    """Every user's daily counters of ``start`` to ``end`` (inclusive), as up to two querysets
+    with the same fields: the all-users totals for the days they cover, ``ai_usage_daily`` for
+    the days after."""
+    covered = AIUsageTotalsState.objects.values_list("covered_before", flat=True).first()
+    parts: list[QuerySet] = []
+    if covered is not None and start < covered:
+        last_covered = min(end, covered - timedelta(days=1))
+        parts.append(AIUsageDailyTotal.objects.filter(usage_date__range=(start, last_covered)))
+        start = covered
+    if start <= end:
+        parts.append(AIUsageDaily.objects.filter(usage_date__range=(start, end)))
+    return parts
+
+
+def _summed(parts: list[QuerySet], *keys: str) -> list[dict]:
+    """The parts' counters summed by ``keys`` (one row per distinct key, in no order)."""
+    merged: dict[tuple, dict] = {}
+    for part in parts:
+        for row in part.values(*keys).annotate(**_SUMS).order_by():
+            key = tuple(row[name] for name in keys)
+            if key in merged:
+                for name in _SUMS:
+                    merged[key][name] = (merged[key][name] or 0) + (row[name] or 0)
+            else:
+                merged[key] = row
+    return list(merged.values())
 
 
 def previous_month(year: int, month: int) -> tuple[int, int]:
@@ -116,20 +147,16 @@ class Series:
 
 def daily_by_provider(*, start: date, end: date) -> tuple[Series, Series]:
     """Daily tokens and daily cost per provider, ``start`` to ``end`` inclusive (every day,
-    zeros included), from ``ai_usage_daily`` by ``idx_ai_usage_provider_comparison``."""
-    rows = (
-        AIUsageDaily.objects.filter(usage_date__range=(start, end))
-        .values("usage_date", "provider__name")
-        .annotate(tokens=Sum("total_tokens"), cost=Sum("cost"))
-        .order_by("provider__name", "usage_date")
-    )
+    zeros included), from the all-users totals and ``ai_usage_daily`` (by
+    ``idx_ai_usage_provider_comparison``) for the days after them."""
+    rows = _summed(_all_users_daily(start, end), "usage_date", "provider__name")
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     index = {day: n for n, day in enumerate(days)}
     tokens: dict[str, list[float]] = {}
     cost: dict[str, list[float]] = {}
     for row in rows:
         name = row["provider__name"]
-        tokens.setdefault(name, [0] * len(days))[index[row["usage_date"]]] = row["tokens"]
+        tokens.setdefault(name, [0] * len(days))[index[row["usage_date"]]] = row["tokens"] or 0
         cost.setdefault(name, [0.0] * len(days))[index[row["usage_date"]]] = float(row["cost"])
     labels = [day.isoformat() for day in days]
     return Series(labels, tokens), Series(labels, cost)
@@ -232,23 +259,25 @@ class Row:
     totals: Totals
 
 
+def _daily_parts(flt: UsageFilter) -> list[QuerySet]:
+    """The daily counters the filter asks for: all users' (totals) when it asks only for a
+    period, else the filtered per-user rows."""
+    return _all_users_daily(flt.start, flt.end) if flt.only_period else [_filtered_daily(flt)]
+
+
 def provider_comparison(*, flt: UsageFilter) -> list[Row]:
-    rows = (
-        _filtered_daily(flt)
-        .values("provider__name")
-        .annotate(**_SUMS)
-        .order_by("-requests", "provider__name")
+    rows = sorted(
+        _summed(_daily_parts(flt), "provider__name"),
+        key=lambda row: (-(row["requests"] or 0), row["provider__name"]),
     )
     return [Row(row["provider__name"], _totals(row)) for row in rows]
 
 
 def model_popularity(*, flt: UsageFilter, limit: int | None = None) -> list[Row]:
     """Models by requests (``idx_model_popularity``); ``limit``: the top ones only."""
-    rows = (
-        _filtered_daily(flt)
-        .values("model__display_name", "provider__name")
-        .annotate(**_SUMS)
-        .order_by("-requests", "model__display_name")
+    rows = sorted(
+        _summed(_daily_parts(flt), "model__display_name", "provider__name"),
+        key=lambda row: (-(row["requests"] or 0), row["model__display_name"]),
     )
     if limit:
         rows = rows[:limit]
@@ -264,7 +293,8 @@ def _whole_months(flt: UsageFilter) -> bool:
 
 def cost_by_month(*, flt: UsageFilter) -> list[Row]:
     """Totals per month, oldest first: from ``ai_usage_monthly`` when only a period of whole
-    months is asked for, else the filtered daily rows summed by month."""
+    months is asked for; for another period, every user's daily totals summed by month (users:
+    who used anything in the month); with other filters, the filtered daily rows."""
     if flt.only_period and _whole_months(flt):
         rows = (
             AIUsageMonthly.objects.filter(
@@ -276,6 +306,33 @@ def cost_by_month(*, flt: UsageFilter) -> list[Row]:
             .order_by("year", "month")
         )
         return [Row(f"{row['year']}-{row['month']:02d}", _totals(row)) for row in rows]
+    if flt.only_period:
+        # Every user's part of each month: the totals summed by month, and for the users, who
+        # used anything in the month (ai_usage_monthly, one row per user and month).
+        months = _summed(
+            [
+                part.annotate(period=TruncMonth("usage_date"))
+                for part in _all_users_daily(flt.start, flt.end)
+            ],
+            "period",
+        )
+        users = {
+            (row["year"], row["month"]): row["users"]
+            for row in AIUsageMonthly.objects.filter(
+                Q(year__gt=flt.start.year) | Q(year=flt.start.year, month__gte=flt.start.month),
+                Q(year__lt=flt.end.year) | Q(year=flt.end.year, month__lte=flt.end.month),
+            )
+            .values("year", "month")
+            .annotate(users=Count("user_id"))
+            .order_by()
+        }
+        return [
+            Row(
+                row["period"].strftime("%Y-%m"),
+                _totals(row, users=users.get((row["period"].year, row["period"].month), 0)),
+            )
+            for row in sorted(months, key=lambda row: row["period"])
+        ]
     rows = (
         _filtered_daily(flt)
         .annotate(period=TruncMonth("usage_date"))

@@ -287,3 +287,51 @@ class AIUsageMonthly(_UsageTotals):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.year}-{self.month:02d}"
+
+
+class AIUsageDailyTotal(_UsageTotals):
+    """All users together per UTC day, provider and model, for the days before
+    ``AIUsageTotalsState.covered_before`` (the staff dashboard's charts and tables, which would
+    otherwise sum every user's ``ai_usage_daily`` rows: their time grew with the number of
+    users). Written only by ``refresh_usage_daily_totals()`` (daily maintenance) and by
+    ``record_ai_usage`` for a request placed in a covered day; see usage/sql/0006."""
+
+    id = models.BigAutoField(primary_key=True)
+    usage_date = models.DateField()
+    provider = models.ForeignKey(AIProvider, on_delete=models.PROTECT, related_name="+")
+    model = models.ForeignKey(AIModel, on_delete=models.PROTECT, related_name="+")
+    # Every user's cost of a day: wider than one user's numeric(12,6).
+    cost = models.DecimalField(max_digits=18, decimal_places=6, default=0)
+    request_count = models.BigIntegerField(default=0)
+    success_count = models.BigIntegerField(default=0)
+    error_count = models.BigIntegerField(default=0, help_text="every outcome but success")
+    latency_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "ai_usage_daily_totals"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["usage_date", "provider", "model"], name="ai_usage_daily_totals_key"
+            ),
+            *_UsageTotals.totals_constraints("ai_usage_daily_totals"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.usage_date} {self.provider_id}/{self.model_id}"
+
+
+class AIUsageTotalsState(models.Model):
+    """One row: ``ai_usage_daily_totals`` holds every day before ``covered_before``."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    covered_before = models.DateField()
+    refreshed_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "ai_usage_totals_state"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="ai_usage_totals_state_one_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"totals before {self.covered_before}"

@@ -36,6 +36,7 @@ SUMMARY_KEYS = {
     "audit_logs_archived",
     "partitions_created",
     "session_stats_rows",
+    "usage_totals_rows",
 }
 
 
@@ -306,6 +307,7 @@ def test_returns_every_count_and_a_second_run_changes_nothing(user):
         "sessions_ended": 1,
         "audit_logs_archived": 1,
         "session_stats_rows": 2,
+        "usage_totals_rows": 0,
     }
 
     second = _daily()
@@ -418,6 +420,7 @@ def test_daily_maintenance_command_prints_aligned_counts(user):
         "audit_logs_archived",
         "partitions_created",
         "session_stats_rows",
+        "usage_totals_rows",
     ]
     assert len({line.rindex(" ") for line in lines}) == 1  # the values line up
     assert "sessions_ended:              1" in lines

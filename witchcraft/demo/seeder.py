@@ -7,8 +7,9 @@
    rows are generated and sent with COPY by a second thread (the server stores one buffer
    while Python makes the next), and batch by batch that thread computes from the loaded rows
    what the triggers and flows would have kept up to date (:mod:`witchcraft.demo.rollups`).
-4. ANALYZE of the loaded tables; in the service context, the session statistics are
-   refreshed and the load is audited (``demo_seeded``, with the row counts).
+4. ANALYZE of the loaded tables; in the service context, the session statistics and the
+   all-users usage totals are refreshed and the load is audited (``demo_seeded``, with the
+   row counts).
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def seed_demo(
         with rls.service_context():
             with connection.cursor() as django_cursor:
                 django_cursor.execute("SELECT public.refresh_agent_session_stats()")
+                # Every day's all-users totals again: the load (and a reset) wrote past days.
+                django_cursor.execute("SELECT public.refresh_usage_daily_totals(NULL)")
             audit_event(
                 DEMO_SEEDED,
                 details={

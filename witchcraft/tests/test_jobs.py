@@ -33,6 +33,7 @@ DAILY_KEYS = {
     "audit_logs_archived",
     "partitions_created",
     "session_stats_rows",
+    "usage_totals_rows",
 }
 MONTHLY_KEYS = {
     "subscriptions_canceled",

@@ -7,8 +7,8 @@ class Command(MaintenanceCommand):
     help = (
         "Run daily_maintenance(): delete expired and long-revoked access tokens and used or "
         "expired reset/verification tokens, end agent sessions inactive for 24 hours, archive "
-        "audit logs older than 90 days, create the usage partitions of the next 3 months and "
-        "refresh agent_session_stats."
+        "audit logs older than 90 days, create the usage partitions of the next 3 months, "
+        "refresh agent_session_stats and the all-users usage totals of the last 3 days."
     )
     sql = "SELECT public.daily_maintenance()"
     keys = (
@@ -19,4 +19,5 @@ class Command(MaintenanceCommand):
         "audit_logs_archived",
         "partitions_created",
         "session_stats_rows",
+        "usage_totals_rows",
     )

@@ -2,6 +2,8 @@
 -- (usage/sql/0003_usage_functions.sql, 0004_usage_batch.sql) in less time.
 --
 -- record_ai_usage, second version:
+-- * a request placed in a past day (p_created_at) also goes to that day's all-users total when
+--   daily maintenance has already counted the day (ai_usage_daily_totals, usage/sql/0005);
 -- * the user, the model and its provider are read in one statement instead of three;
 -- * the quota row is locked first as before, and rolled forward only when its period has ended
 --   (its own period_end says so), not by a call that finds nothing to do on nearly every call;
@@ -295,6 +297,15 @@ BEGIN
            latency_ms_sum = mo.latency_ms_sum + excluded.latency_ms_sum,
            latency_count = mo.latency_count + excluded.latency_count,
            updated_at = excluded.updated_at;
+
+    -- A request placed in a day the all-users totals already cover (only the service context
+    -- may place one: p_created_at) is added to that day's total (usage/sql/0005).
+    IF p_created_at IS NOT NULL THEN
+        PERFORM public.usage_daily_totals_add(
+            (v_created_at AT TIME ZONE 'UTC')::date, p_provider_id, p_model_id, v_success,
+            p_input_tokens, p_output_tokens, v_cached, v_reasoning, v_total, v_cost,
+            coalesce(p_latency_ms, 0), v_latency_count);
+    END IF;
 
     -- 6. The quota: actual minus reserved (already locked above).
     IF v_quota.user_id IS NOT NULL THEN

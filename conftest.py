@@ -25,10 +25,13 @@ def _mail_in_the_foreground(settings):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Rate-limit counters live in the cache: each test starts with none."""
+    """Rate-limit counters and plans' rates live in the cache: each test starts with none."""
     from django.core.cache import cache
 
+    from billing.selectors import requests_per_minute_forget_all_local
+
     cache.clear()
+    requests_per_minute_forget_all_local()
 
 
 @pytest.fixture(scope="session")

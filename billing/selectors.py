@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -60,16 +61,43 @@ def quota_remaining(*, user_id: int) -> QuotaRemaining | None:
 RPM_CACHE_KEY = "tier-rpm:{user_id}"
 
 
+# Each process also keeps the rate it read for a few seconds (read on every API call: the
+# shared cache would cost a round trip each time). A plan change reaches every process within
+# RPM_LOCAL_SECONDS after the shared cache's entry is gone.
+RPM_LOCAL_SECONDS = 10
+RPM_LOCAL_MAX = 10_000
+_rpm_local: dict[int, tuple[float, int]] = {}
+
+
 def requests_per_minute_forget(*, user_id: int) -> None:
     """Drop the cached rate of the user's plan (the plan changed)."""
+    _rpm_local.pop(user_id, None)
     cache.delete(RPM_CACHE_KEY.format(user_id=user_id))
+
+
+def requests_per_minute_forget_all_local() -> None:
+    """Forget every rate this process kept (tests, after emptying the shared cache)."""
+    _rpm_local.clear()
 
 
 def requests_per_minute(*, user_id: int) -> int:
     """The API requests per minute the user's current plan allows (free's when none).
 
-    Cached for a minute: it is read on every API call.
+    Cached for a minute in the shared cache, and for RPM_LOCAL_SECONDS in the process: it is
+    read on every API call.
     """
+    now = time.monotonic()
+    kept = _rpm_local.get(user_id)
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    rpm = _requests_per_minute_shared(user_id=user_id)
+    if len(_rpm_local) >= RPM_LOCAL_MAX:
+        _rpm_local.clear()
+    _rpm_local[user_id] = (now + RPM_LOCAL_SECONDS, rpm)
+    return rpm
+
+
+def _requests_per_minute_shared(*, user_id: int) -> int:
     key = RPM_CACHE_KEY.format(user_id=user_id)
     cached = cache.get(key)
     if cached is not None:

@@ -46,10 +46,12 @@ threads = serving.threads(os.environ.get("WEB_THREADS"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))  # > DATABASE_POOL_TIMEOUT (30 s)
 graceful_timeout = 30
 keepalive = 5  # behind a proxy that reuses its connections
-# Replace a worker after this many requests (jittered so they do not restart together): a slow
-# leak in a dependency never grows without bound.
-max_requests = 2000
-max_requests_jitter = 200
+# Replace a worker after WEB_MAX_REQUESTS requests (jittered by a tenth, so they do not restart
+# together): a slow leak in a dependency never grows without bound. A new worker loads the
+# application again (~0.8 s of CPU), so not too often: at 2,000 an API under load replaced a
+# worker every ~15 s (bench/README.md).
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "20000"))
+max_requests_jitter = max_requests // 10
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - gunicorn's documented choice
 if SHARED_MEMORY.is_dir():  # heartbeat files in memory, not on a (possibly slow) disk
     worker_tmp_dir = str(SHARED_MEMORY)

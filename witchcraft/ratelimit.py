@@ -20,12 +20,15 @@ def count_in_window(key: str, window: int) -> tuple[int, int]:
     now = int(time.time())
     bucket = now // window
     cache_key = f"ratelimit:{key}:{bucket}"
-    cache.add(cache_key, 0, timeout=window + 1)
-    try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, timeout=window + 1)
-        count = 1
+    if hasattr(cache, "count"):  # witchcraft.metrics.cache: one round trip
+        count = cache.count(cache_key, timeout=window + 1)
+    else:
+        cache.add(cache_key, 0, timeout=window + 1)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr
+            cache.set(cache_key, 1, timeout=window + 1)
+            count = 1
     return count, max(1, (bucket + 1) * window - now)
 
 

@@ -76,5 +76,33 @@ def instrumented(backend: type) -> type:
     return type(backend.__name__, (backend,), namespace)
 
 
-RedisCache = instrumented(redis.RedisCache)
-LocMemCache = instrumented(locmem.LocMemCache)
+class _RedisCounting:
+    def count(self, key, timeout: int, version=None) -> int:
+        """Add 1 to the counter ``key`` (made at 0, expiring after ``timeout`` seconds, when
+        missing); the new count. One round trip: SET NX EX and INCR in one pipeline (Django's
+        add() then incr() cost three: SET NX, EXISTS, INCRBY)."""
+        key = self.make_and_validate_key(key, version=version)
+
+        def call():
+            pipeline = self._cache.get_client(key, write=True).pipeline(transaction=False)
+            pipeline.set(key, 0, ex=timeout, nx=True)
+            pipeline.incr(key)
+            return pipeline.execute()[1]
+
+        return _outermost("count", call)
+
+
+class _LocMemCounting:
+    def count(self, key, timeout: int, version=None) -> int:
+        """Add 1 to the counter ``key`` (made at 0, expiring after ``timeout`` seconds, when
+        missing); the new count."""
+        self.add(key, 0, timeout=timeout, version=version)
+        try:
+            return self.incr(key, version=version)
+        except ValueError:  # expired in between
+            self.set(key, 1, timeout=timeout, version=version)
+            return 1
+
+
+RedisCache = type("RedisCache", (_RedisCounting, instrumented(redis.RedisCache)), {})
+LocMemCache = type("LocMemCache", (_LocMemCounting, instrumented(locmem.LocMemCache)), {})

@@ -17,6 +17,7 @@ help:
 	@echo "make serve  production serving (gunicorn, DEBUG=false) on http://$(HOST):$(PORT); needs SECRET_KEY"
 	@echo "make test   the same set-up, then the whole test suite"
 	@echo "make demo   the same set-up, then demo data (1,000 users x 30 days) in the development database"
+	@echo "make bench  the same set-up, then the benchmark on its own databases (bench/README.md)"
 	@echo "make lint   ruff"
 	@echo "make stop   stop the embedded PostgreSQL"
 
@@ -77,6 +78,19 @@ DEMO_DAYS  ?= 30
 .PHONY: demo
 demo: migrate
 	$(PY) manage.py seed_demo --users $(DEMO_USERS) --days $(DEMO_DAYS) --reset-demo $(DEMO_ARGS)
+
+# The benchmark (bench/README.md) on databases of its own (witchcraft_bench, witchcraft_bench_10x
+# on the same server; never the development data): bench/results/latest.md and latest.json.
+# BENCH_ARGS=--quick for a run under two minutes (bench/results/quick.*). Needs pgbench (it comes
+# with PostgreSQL's client) and wrk, installed from Debian's packages when missing.
+.PHONY: bench
+bench: migrate
+	@if ! command -v wrk >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  else echo "make bench needs wrk (Debian: apt-get install wrk)" >&2; exit 1; fi; \
+	fi
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -203,6 +203,7 @@ class Figure:
     value: float | None
     reference: float | None = None
     reference_label: str = "—"
+    reference_unit: str = ""  # when not the value's
     target: str = ""
     met: bool | None = None
     runs: list[float] = field(default_factory=list)

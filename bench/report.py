@@ -47,9 +47,10 @@ def markdown(result: dict) -> str:
         ratio = "—" if f["ratio"] is None else f"{f['ratio']:.2f}"
         met = {True: "yes", False: "**no**", None: "—"}[f["met"]]
         note = f" ({f['note']})" if f["note"] else ""
+        reference = _number(f["reference"], f.get("reference_unit") or f["unit"])
         lines.append(
             f"| {f['label']}{note} | {_number(f['value'], f['unit'])} | {f['reference_label']} "
-            f"| {_number(f['reference'], f['unit'])} | {ratio} | {f['target'] or '—'} | {met} |"
+            f"| {reference} | {ratio} | {f['target'] or '—'} | {met} |"
         )
     lines.append("")
     return "\n".join(lines)

@@ -10,11 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 from ninja import Field, Router, Schema
-from pydantic import ConfigDict
 
 from billing import selectors, services
 from witchcraft.api import ApiError
-from witchcraft.api_types import Money, Tokens
+from witchcraft.api_types import Money, StrictInput, Tokens
 
 router = Router(tags=["quota"])
 
@@ -52,10 +51,8 @@ class QuotaOut(Schema):
     period: QuotaPeriodOut
 
 
-class ConsumeIn(Schema):
+class ConsumeIn(StrictInput):
     """An estimate of the AI call about to be made."""
-
-    model_config = ConfigDict(extra="forbid")
 
     tokens: Tokens
     cost: Money = Field(Decimal(0), description="US dollars")

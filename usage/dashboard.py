@@ -30,9 +30,10 @@ def overview(request):
     today = selectors.today_utc()
     start = today - timedelta(days=DEFAULT_DAYS - 1)
     kpis = selectors.overview_kpis(today=today)
-    tokens, cost = selectors.daily_by_provider(start=start, end=today)
+    days = selectors.all_users_days(start, today)  # read once for both charts
+    tokens, cost = selectors.daily_by_provider(start=start, end=today, days=days)
     popular = selectors.model_popularity(
-        flt=selectors.UsageFilter(start=start, end=today), limit=10
+        flt=selectors.UsageFilter(start=start, end=today), limit=10, days=days
     )
     context = {
         "kpis": kpis,
@@ -101,11 +102,13 @@ def _usage_tables(request):
         form = UsageFilterForm({})
         form.is_valid()
     flt = form.usage_filter()
+    # Every user's days, read once for the three tables (only a period asked for).
+    days = selectors.all_users_days(flt.start, flt.end) if flt.only_period else None
     return form, {
         "filter": flt,
-        "providers": selectors.provider_comparison(flt=flt),
-        "models": selectors.model_popularity(flt=flt),
-        "months": selectors.cost_by_month(flt=flt),
+        "providers": selectors.provider_comparison(flt=flt, days=days),
+        "models": selectors.model_popularity(flt=flt, days=days),
+        "months": selectors.cost_by_month(flt=flt, days=days),
     }
 
 

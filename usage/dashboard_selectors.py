@@ -82,6 +82,39 @@ def _all_users_daily(start: date, end: date) -> list[QuerySet]:
     return parts
 
 
+DAY_KEYS = ("usage_date", "provider__name", "model__display_name")
+
+
+@dataclass(frozen=True)
+class AllUsersDays:
+    """Every user's counters per UTC day, provider and model over a period (the all-users
+    totals, and ai_usage_daily for the days after them), read once for a page: each of its
+    tables and charts groups these rows (at most days x models) in Python."""
+
+    rows: list[dict]
+
+    def grouped(self, *keys: str) -> list[dict]:
+        merged: dict[tuple, dict] = {}
+        for row in self.rows:
+            key = tuple(row[name] for name in keys)
+            into = merged.get(key)
+            if into is None:
+                merged[key] = {**{name: row[name] for name in keys}, **_sums_of(row)}
+            else:
+                for name in _SUMS:
+                    into[name] += row[name] or 0
+        return list(merged.values())
+
+
+def _sums_of(row: dict) -> dict:
+    return {name: row[name] or 0 for name in _SUMS}
+
+
+def all_users_days(start: date, end: date) -> AllUsersDays:
+    """Every user's counters of ``start`` to ``end`` (inclusive) per day, provider and model."""
+    return AllUsersDays(_summed(_all_users_daily(start, end), *DAY_KEYS))
+
+
 def _summed(parts: list[QuerySet], *keys: str) -> list[dict]:
     """The parts' counters summed by ``keys`` (one row per distinct key, in no order)."""
     merged: dict[tuple, dict] = {}
@@ -145,20 +178,24 @@ class Series:
         }
 
 
-def daily_by_provider(*, start: date, end: date) -> tuple[Series, Series]:
+def daily_by_provider(
+    *, start: date, end: date, days: AllUsersDays | None = None
+) -> tuple[Series, Series]:
     """Daily tokens and daily cost per provider, ``start`` to ``end`` inclusive (every day,
     zeros included), from the all-users totals and ``ai_usage_daily`` (by
     ``idx_ai_usage_provider_comparison``) for the days after them."""
-    rows = _summed(_all_users_daily(start, end), "usage_date", "provider__name")
-    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
-    index = {day: n for n, day in enumerate(days)}
+    rows = (days or all_users_days(start, end)).grouped("usage_date", "provider__name")
+    calendar_days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    index = {day: n for n, day in enumerate(calendar_days)}
     tokens: dict[str, list[float]] = {}
     cost: dict[str, list[float]] = {}
     for row in rows:
         name = row["provider__name"]
-        tokens.setdefault(name, [0] * len(days))[index[row["usage_date"]]] = row["tokens"] or 0
-        cost.setdefault(name, [0.0] * len(days))[index[row["usage_date"]]] = float(row["cost"])
-    labels = [day.isoformat() for day in days]
+        tokens.setdefault(name, [0] * len(calendar_days))[index[row["usage_date"]]] = row["tokens"]
+        cost.setdefault(name, [0.0] * len(calendar_days))[index[row["usage_date"]]] = float(
+            row["cost"]
+        )
+    labels = [day.isoformat() for day in calendar_days]
     return Series(labels, tokens), Series(labels, cost)
 
 
@@ -259,24 +296,28 @@ class Row:
     totals: Totals
 
 
-def _daily_parts(flt: UsageFilter) -> list[QuerySet]:
-    """The daily counters the filter asks for: all users' (totals) when it asks only for a
-    period, else the filtered per-user rows."""
-    return _all_users_daily(flt.start, flt.end) if flt.only_period else [_filtered_daily(flt)]
+def _grouped(flt: UsageFilter, days: AllUsersDays | None, *keys: str) -> list[dict]:
+    """The counters the filter asks for, summed by ``keys``: every user's (``days``, read
+    when not given) when it asks only for a period, else the filtered per-user rows."""
+    if flt.only_period:
+        return (days or all_users_days(flt.start, flt.end)).grouped(*keys)
+    return _summed([_filtered_daily(flt)], *keys)
 
 
-def provider_comparison(*, flt: UsageFilter) -> list[Row]:
+def provider_comparison(*, flt: UsageFilter, days: AllUsersDays | None = None) -> list[Row]:
     rows = sorted(
-        _summed(_daily_parts(flt), "provider__name"),
+        _grouped(flt, days, "provider__name"),
         key=lambda row: (-(row["requests"] or 0), row["provider__name"]),
     )
     return [Row(row["provider__name"], _totals(row)) for row in rows]
 
 
-def model_popularity(*, flt: UsageFilter, limit: int | None = None) -> list[Row]:
+def model_popularity(
+    *, flt: UsageFilter, limit: int | None = None, days: AllUsersDays | None = None
+) -> list[Row]:
     """Models by requests (``idx_model_popularity``); ``limit``: the top ones only."""
     rows = sorted(
-        _summed(_daily_parts(flt), "model__display_name", "provider__name"),
+        _grouped(flt, days, "model__display_name", "provider__name"),
         key=lambda row: (-(row["requests"] or 0), row["model__display_name"]),
     )
     if limit:
@@ -291,7 +332,7 @@ def _whole_months(flt: UsageFilter) -> bool:
     return flt.start.day == 1 and flt.end.day == last_day
 
 
-def cost_by_month(*, flt: UsageFilter) -> list[Row]:
+def cost_by_month(*, flt: UsageFilter, days: AllUsersDays | None = None) -> list[Row]:
     """Totals per month, oldest first: from ``ai_usage_monthly`` when only a period of whole
     months is asked for; for another period, every user's daily totals summed by month (users:
     who used anything in the month); with other filters, the filtered daily rows."""
@@ -309,13 +350,10 @@ def cost_by_month(*, flt: UsageFilter) -> list[Row]:
     if flt.only_period:
         # Every user's part of each month: the totals summed by month, and for the users, who
         # used anything in the month (ai_usage_monthly, one row per user and month).
-        months = _summed(
-            [
-                part.annotate(period=TruncMonth("usage_date"))
-                for part in _all_users_daily(flt.start, flt.end)
-            ],
-            "period",
-        )
+        by_day = (days or all_users_days(flt.start, flt.end)).grouped("usage_date")
+        months = AllUsersDays(
+            [{**row, "period": row["usage_date"].replace(day=1)} for row in by_day]
+        ).grouped("period")
         users = {
             (row["year"], row["month"]): row["users"]
             for row in AIUsageMonthly.objects.filter(

@@ -18,6 +18,7 @@ from witchcraft.api_types import (
     Line,
     Millis,
     Money,
+    StrictInput,
     Tokens,
     json_object,
 )
@@ -42,7 +43,7 @@ Day = Annotated[date, BeforeValidator(_iso_day)]
 Metadata = json_object(MAX_METADATA_BYTES, MAX_METADATA_DEPTH)
 
 
-class UsageIn(Schema):
+class UsageIn(StrictInput):
     """One AI request as the client saw it. Name the model by ``model`` (its name; add
     ``provider`` when several providers share the name) or by ``model_id``."""
 
@@ -83,9 +84,7 @@ class UsageOut(Schema):
     duplicate: bool = Field(description="true: recorded before, nothing changed")
 
 
-class UsageBatchIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
+class UsageBatchIn(StrictInput):
     records: list[UsageIn] = Field(min_length=1, max_length=services.MAX_BATCH_RECORDS)
 
 

@@ -29,8 +29,9 @@ PERIOD_REVERSED = "The start of the period must not be after its end."
 def overview(request):
     today = selectors.today_utc()
     start = today - timedelta(days=DEFAULT_DAYS - 1)
-    kpis = selectors.overview_kpis(today=today)
-    days = selectors.all_users_days(start, today)  # read once for both charts
+    # Read once for the charts and today's KPIs.
+    days = selectors.all_users_days(start, today, count_users=True)
+    kpis = selectors.overview_kpis(today=today, days=days)
     tokens, cost = selectors.daily_by_provider(start=start, end=today, days=days)
     popular = selectors.model_popularity(
         flt=selectors.UsageFilter(start=start, end=today), limit=10, days=days

@@ -9,10 +9,11 @@ only for the days after (today), so its time does not grow with the number of us
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
@@ -67,21 +68,6 @@ def _totals(row: dict, *, users: int = 0) -> Totals:
     )
 
 
-def _all_users_daily(start: date, end: date) -> list[QuerySet]:
-    """Every user's daily counters of ``start`` to ``end`` (inclusive), as up to two querysets
-    with the same fields: the all-users totals for the days they cover, ``ai_usage_daily`` for
-    the days after."""
-    covered = AIUsageTotalsState.objects.values_list("covered_before", flat=True).first()
-    parts: list[QuerySet] = []
-    if covered is not None and start < covered:
-        last_covered = min(end, covered - timedelta(days=1))
-        parts.append(AIUsageDailyTotal.objects.filter(usage_date__range=(start, last_covered)))
-        start = covered
-    if start <= end:
-        parts.append(AIUsageDaily.objects.filter(usage_date__range=(start, end)))
-    return parts
-
-
 DAY_KEYS = ("usage_date", "provider__name", "model__display_name")
 
 
@@ -89,9 +75,11 @@ DAY_KEYS = ("usage_date", "provider__name", "model__display_name")
 class AllUsersDays:
     """Every user's counters per UTC day, provider and model over a period (the all-users
     totals, and ai_usage_daily for the days after them), read once for a page: each of its
-    tables and charts groups these rows (at most days x models) in Python."""
+    tables and charts groups these rows (at most days x models) in Python. ``users_by_day``:
+    the users active on each day read from ai_usage_daily (today, at least)."""
 
     rows: list[dict]
+    users_by_day: dict[date, int] = field(default_factory=dict)
 
     def grouped(self, *keys: str) -> list[dict]:
         merged: dict[tuple, dict] = {}
@@ -110,9 +98,65 @@ def _sums_of(row: dict) -> dict:
     return {name: row[name] or 0 for name in _SUMS}
 
 
-def all_users_days(start: date, end: date) -> AllUsersDays:
-    """Every user's counters of ``start`` to ``end`` (inclusive) per day, provider and model."""
-    return AllUsersDays(_summed(_all_users_daily(start, end), *DAY_KEYS))
+def all_users_days(start: date, end: date, *, count_users: bool = False) -> AllUsersDays:
+    """Every user's counters of ``start`` to ``end`` (inclusive) per day, provider and model:
+    the all-users totals for the days they cover (one query over at most days x models rows),
+    ``ai_usage_daily`` for the days after (one query, which with ``count_users`` also counts
+    each of those days' users)."""
+    covered = AIUsageTotalsState.objects.values_list("covered_before", flat=True).first()
+    rows: list[dict] = []
+    if covered is not None and start < covered:
+        last_covered = min(end, covered - timedelta(days=1))
+        rows += _summed(
+            [AIUsageDailyTotal.objects.filter(usage_date__range=(start, last_covered))], *DAY_KEYS
+        )
+        start = covered
+    users_by_day: dict[date, int] = {}
+    if start <= end:
+        live, users_by_day = _live_days(start, end, count_users=count_users)
+        rows += live
+    return AllUsersDays(rows, users_by_day)
+
+
+# The days the totals do not cover yet, per day, provider and model, and (with the users) each
+# day's users, in one scan of their ai_usage_daily rows (GROUPING SETS: the ORM cannot say it).
+_LIVE_DAYS = """
+SELECT d.usage_date, p.name, m.display_name, {day_total},
+       sum(d.request_count), sum(d.error_count), sum(d.total_tokens), sum(d.cost),
+       sum(d.latency_ms_sum), sum(d.latency_count), {users}
+  FROM ai_usage_daily d
+  JOIN ai_providers p ON p.id = d.provider_id
+  JOIN ai_models m ON m.id = d.model_id
+ WHERE d.usage_date BETWEEN %s AND %s
+ GROUP BY {groups}
+"""
+_LIVE_DAYS_WITH_USERS = _LIVE_DAYS.format(
+    day_total="GROUPING(p.name, m.display_name)",
+    users="count(DISTINCT d.user_id)",
+    groups="GROUPING SETS ((d.usage_date, p.name, m.display_name), (d.usage_date))",
+)
+_LIVE_DAYS_ONLY = _LIVE_DAYS.format(
+    day_total="0", users="0", groups="d.usage_date, p.name, m.display_name"
+)
+
+
+def _live_days(start: date, end: date, *, count_users: bool) -> tuple[list[dict], dict[date, int]]:
+    rows, users = [], {}
+    with connection.cursor() as cursor:
+        cursor.execute(_LIVE_DAYS_WITH_USERS if count_users else _LIVE_DAYS_ONLY, [start, end])
+        for day, provider, model, day_total, *sums, day_users in cursor.fetchall():
+            if day_total:
+                users[day] = day_users
+            else:
+                rows.append(
+                    {
+                        "usage_date": day,
+                        "provider__name": provider,
+                        "model__display_name": model,
+                        **dict(zip(_SUMS, sums, strict=True)),
+                    }
+                )
+    return rows, users
 
 
 def _summed(parts: list[QuerySet], *keys: str) -> list[dict]:
@@ -140,11 +184,16 @@ class OverviewKpis:
     last_month: Totals
 
 
-def overview_kpis(*, today: date) -> OverviewKpis:
-    """Today's totals (``ai_usage_daily``), this and last month's (``ai_usage_monthly``)."""
-    day = AIUsageDaily.objects.filter(usage_date=today).aggregate(
-        **_SUMS, users=Count("user_id", distinct=True)
-    )
+def overview_kpis(*, today: date, days: AllUsersDays | None = None) -> OverviewKpis:
+    """Today's totals (``ai_usage_daily``; taken from ``days`` when it has read today), this
+    and last month's (``ai_usage_monthly``)."""
+    if days is not None and today in days.users_by_day:
+        summed = AllUsersDays([r for r in days.rows if r["usage_date"] == today]).grouped()
+        day = {**summed[0], "users": days.users_by_day[today]}
+    else:
+        day = AIUsageDaily.objects.filter(usage_date=today).aggregate(
+            **_SUMS, users=Count("user_id", distinct=True)
+        )
     last_year, last_month = previous_month(today.year, today.month)
     months = (
         AIUsageMonthly.objects.filter(

@@ -18,7 +18,7 @@
 -- * the same roll-forward and alert shortcuts as record_ai_usage.
 -- Both run their statements with generic plans (SET plan_cache_mode): with the default, the
 -- plan cache kept choosing custom plans, planning the batch's validation statement again on
--- every call (2/3 of a batch of one's time). The generic plans are as good for one record as
+-- every call (a quarter of a batch of one's time). The generic plans are as good for one record as
 -- for 1,000 (measured: bench/README.md).
 -- The JSON helpers lose their SET search_path so that PostgreSQL inlines them into the batch
 -- function's statements (a SET clause forbids inlining; each call then cost a function call

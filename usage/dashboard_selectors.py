@@ -108,7 +108,7 @@ def all_users_days(start: date, end: date, *, count_users: bool = False) -> AllU
     if covered is not None and start < covered:
         last_covered = min(end, covered - timedelta(days=1))
         rows += _summed(
-            [AIUsageDailyTotal.objects.filter(usage_date__range=(start, last_covered))], *DAY_KEYS
+            AIUsageDailyTotal.objects.filter(usage_date__range=(start, last_covered)), *DAY_KEYS
         )
         start = covered
     users_by_day: dict[date, int] = {}
@@ -159,18 +159,9 @@ def _live_days(start: date, end: date, *, count_users: bool) -> tuple[list[dict]
     return rows, users
 
 
-def _summed(parts: list[QuerySet], *keys: str) -> list[dict]:
-    """The parts' counters summed by ``keys`` (one row per distinct key, in no order)."""
-    merged: dict[tuple, dict] = {}
-    for part in parts:
-        for row in part.values(*keys).annotate(**_SUMS).order_by():
-            key = tuple(row[name] for name in keys)
-            if key in merged:
-                for name in _SUMS:
-                    merged[key][name] = (merged[key][name] or 0) + (row[name] or 0)
-            else:
-                merged[key] = row
-    return list(merged.values())
+def _summed(rows: QuerySet, *keys: str) -> list[dict]:
+    """The counters of ``rows`` summed by ``keys``, in no order."""
+    return list(rows.values(*keys).annotate(**_SUMS).order_by())
 
 
 def previous_month(year: int, month: int) -> tuple[int, int]:
@@ -350,7 +341,7 @@ def _grouped(flt: UsageFilter, days: AllUsersDays | None, *keys: str) -> list[di
     when not given) when it asks only for a period, else the filtered per-user rows."""
     if flt.only_period:
         return (days or all_users_days(flt.start, flt.end)).grouped(*keys)
-    return _summed([_filtered_daily(flt)], *keys)
+    return _summed(_filtered_daily(flt), *keys)
 
 
 def provider_comparison(*, flt: UsageFilter, days: AllUsersDays | None = None) -> list[Row]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 
@@ -29,6 +28,7 @@ from django_otp import DEVICE_ID_SESSION_KEY  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from bench.harness import percentile  # noqa: E402
 
 STAFF_PAGES = ["/dashboard/", "/dashboard/usage/"]
 USER_PAGES = ["/me/", "/me/usage/"]
@@ -68,11 +68,6 @@ def staff_client() -> Client:
     return client
 
 
-def p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
-
-
 def time_page(client: Client, path: str, loads: int) -> dict:
     times = []
     for attempt in range(loads + 2):
@@ -83,7 +78,7 @@ def time_page(client: Client, path: str, loads: int) -> dict:
             raise SystemExit(f"bench.pages: {path} answered {response.status_code}")
         if attempt >= 2:
             times.append(elapsed)
-    return {"p95": p(times, 95), "median": p(times, 50), "loads": times}
+    return {"p95": percentile(times, 95), "median": percentile(times, 50), "loads": times}
 
 
 def main() -> None:

@@ -39,6 +39,7 @@ def overview(request):
     context = {
         "kpis": kpis,
         "today": today,
+        "today_as_of": days.today_as_of,
         "tokens_chart": tokens.chart("bar", stacked=True) if tokens.datasets else None,
         "cost_chart": cost.chart("bar", stacked=True, money=True) if cost.datasets else None,
         "popularity_chart": selectors.Series(
@@ -110,6 +111,7 @@ def _usage_tables(request):
         "providers": selectors.provider_comparison(flt=flt, days=days),
         "models": selectors.model_popularity(flt=flt, days=days),
         "months": selectors.cost_by_month(flt=flt, days=days),
+        "today_as_of": days.today_as_of if days else None,
     }
 
 

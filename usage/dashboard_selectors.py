@@ -80,6 +80,7 @@ class AllUsersDays:
 
     rows: list[dict]
     users_by_day: dict[date, int] = field(default_factory=dict)
+    today_as_of: datetime | None = None  # today's rows are as of then (the minute's refresh)
 
     def grouped(self, *keys: str) -> list[dict]:
         merged: dict[tuple, dict] = {}
@@ -98,24 +99,45 @@ def _sums_of(row: dict) -> dict:
     return {name: row[name] or 0 for name in _SUMS}
 
 
+TODAY_FRESH = timedelta(minutes=2)
+
+
 def all_users_days(start: date, end: date, *, count_users: bool = False) -> AllUsersDays:
     """Every user's counters of ``start`` to ``end`` (inclusive) per day, provider and model:
-    the all-users totals for the days they cover (one query over at most days x models rows),
-    ``ai_usage_daily`` for the days after (one query, which with ``count_users`` also counts
-    each of those days' users)."""
-    covered = AIUsageTotalsState.objects.values_list("covered_before", flat=True).first()
+    the all-users totals for the days they cover, and for today as of its last refresh (the
+    job worker's, every minute) while that is under TODAY_FRESH old; ``ai_usage_daily`` for
+    the other days (one query, which with ``count_users`` also counts each of those days'
+    users)."""
+    state = AIUsageTotalsState.objects.values(
+        "covered_before", "today_date", "today_as_of", "today_users"
+    ).first()
     rows: list[dict] = []
-    if covered is not None and start < covered:
-        last_covered = min(end, covered - timedelta(days=1))
+    if state is not None and start < state["covered_before"]:
+        last_covered = min(end, state["covered_before"] - timedelta(days=1))
         rows += _summed(
             AIUsageDailyTotal.objects.filter(usage_date__range=(start, last_covered)), *DAY_KEYS
         )
-        start = covered
+        start = state["covered_before"]
     users_by_day: dict[date, int] = {}
-    if start <= end:
-        live, users_by_day = _live_days(start, end, count_users=count_users)
-        rows += live
-    return AllUsersDays(rows, users_by_day)
+    today, as_of = today_utc(), None
+    live = [(start, end)]
+    if (
+        start <= today <= end
+        and state is not None
+        and state["today_date"] == today
+        and state["today_as_of"] is not None
+        and state["today_as_of"] >= datetime.now(UTC) - TODAY_FRESH
+    ):
+        rows += _summed(AIUsageDailyTotal.objects.filter(usage_date=today), *DAY_KEYS)
+        users_by_day[today] = state["today_users"]
+        as_of = state["today_as_of"]
+        live = [(start, today - timedelta(days=1)), (today + timedelta(days=1), end)]
+    for first, last in live:
+        if first <= last:
+            live_rows, live_users = _live_days(first, last, count_users=count_users)
+            rows += live_rows
+            users_by_day |= live_users
+    return AllUsersDays(rows, users_by_day, as_of)
 
 
 # The days the totals do not cover yet, per day, provider and model, and (with the users) each

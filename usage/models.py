@@ -321,11 +321,16 @@ class AIUsageDailyTotal(_UsageTotals):
 
 
 class AIUsageTotalsState(models.Model):
-    """One row: ``ai_usage_daily_totals`` holds every day before ``covered_before``."""
+    """One row: ``ai_usage_daily_totals`` holds every day before ``covered_before``; and
+    ``today_date``'s rows as they were at ``today_as_of``, with ``today_users`` active users
+    (``refresh_usage_today_totals()``, every minute by the job worker)."""
 
     id = models.SmallIntegerField(primary_key=True, default=1)
     covered_before = models.DateField()
     refreshed_at = models.DateTimeField(db_default=Now())
+    today_date = models.DateField(null=True, blank=True)
+    today_as_of = models.DateTimeField(null=True, blank=True)
+    today_users = models.IntegerField(db_default=0)
 
     class Meta:
         db_table = "ai_usage_totals_state"

@@ -4,6 +4,7 @@
   ``monthly_maintenance`` at MONTHLY_MAINTENANCE_CRON (UTC crons, read when the worker starts),
   recorded in ``maintenance_runs`` (witchcraft.maintenance);
 - the alert mail sweep every 10 minutes (``send_alert_mails``);
+- today's all-users usage totals for the staff dashboard, every minute (``refresh_usage_today``);
 - the mails queued after a commit (witchcraft.deferred): their arguments are stored in the
   queue, so they carry ids, addresses and links, never a token (the job makes it);
 - the queue's upkeep: jobs a dead worker left running are retried, finished jobs pruned.
@@ -30,6 +31,7 @@ from procrastinate.jobs import Status
 
 from accounts import recovery
 from billing import alerts
+from usage import services as usage_services
 from witchcraft import deferred, maintenance
 from witchcraft.mail import mail_deliver
 from witchcraft.models import MaintenanceRun
@@ -40,6 +42,7 @@ MAINTENANCE_QUEUE, MAIL_QUEUE, UPKEEP_QUEUE = "maintenance", "mail", "upkeep"
 ALERT_SWEEP_CRON = "*/10 * * * *"
 STALLED_JOBS_CRON = "*/5 * * * *"
 PRUNE_JOBS_CRON = "30 3 * * *"
+USAGE_TODAY_CRON = "* * * * *"
 # Failed, cancelled and aborted jobs stay this long for inspection (succeeded ones are deleted
 # when they finish: PROCRASTINATE_WORKER_DEFAULTS["delete_jobs"]).
 FINISHED_JOBS_KEPT_HOURS = 14 * 24
@@ -107,6 +110,19 @@ def send_alert_mails(timestamp: int) -> int:
     """Mail the alerts whose mail has not gone out yet; return how many were mailed (a mail
     that fails fails the job, and the next sweep tries again)."""
     return alerts.alerts_notify()
+
+
+@app.periodic(cron=USAGE_TODAY_CRON, periodic_id="refresh_usage_today")
+@app.task(
+    name="refresh_usage_today",
+    queue=UPKEEP_QUEUE,
+    lock="refresh_usage_today",
+    queueing_lock="refresh_usage_today",
+)
+def refresh_usage_today(timestamp: int) -> int:
+    """Today's all-users usage totals for the staff dashboard, as of this minute
+    (usage/sql/0007); the rows written."""
+    return usage_services.usage_totals_refresh_today()
 
 
 # --- mails queued after a commit (witchcraft.deferred) ----------------------------------------

@@ -24,7 +24,13 @@ from usage.dashboard_selectors import (
 )
 from usage.models import AIUsageDaily, AIUsageDailyTotal, AIUsageTotalsState
 from witchcraft import rls
+from witchcraft.tasks import refresh_usage_today as refresh_usage_today_task
 from witchcraft.testing import factories
+
+
+def refresh_usage_today() -> int:
+    return refresh_usage_today_task(timestamp=0)  # as the job worker runs it
+
 
 pytestmark = pytest.mark.django_db
 
@@ -200,3 +206,64 @@ def test_todays_kpis_from_the_pages_single_read_match_their_own_query(history):
         assert days.users_by_day == {TODAY: 3}
         assert overview_kpis(today=TODAY, days=days) == overview_kpis(today=TODAY)
         assert all_users_days(TODAY, TODAY).users_by_day == {}
+
+
+def test_todays_totals_as_of_the_minute_are_read_while_fresh(history, models):
+    service("SELECT public.refresh_usage_daily_totals(NULL)")
+    start = TODAY - timedelta(days=29)
+    flt = UsageFilter(start=start, end=TODAY)
+    with transaction.atomic(), rls.service_context():
+        live = (provider_comparison(flt=flt), model_popularity(flt=flt), overview_kpis(today=TODAY))
+    assert refresh_usage_today() == len(
+        {k for k in per_user_sums(TODAY + timedelta(days=1)) if k[0] == TODAY}
+    )
+    state = AIUsageTotalsState.objects.get()
+    assert (state.today_date, state.today_users, state.covered_before) == (TODAY, 3, TODAY)
+    assert totals() == per_user_sums(TODAY + timedelta(days=1))  # today's rows as of now
+    with transaction.atomic(), rls.service_context(), CaptureQueriesContext(connection) as q:
+        days = all_users_days(start, TODAY, count_users=True)
+        from_totals = (
+            provider_comparison(flt=flt, days=days),
+            model_popularity(flt=flt, days=days),
+            overview_kpis(today=TODAY, days=days),
+        )
+    assert days.today_as_of == state.today_as_of
+    assert from_totals == live
+    assert not [s for s in q.captured_queries if re.search(r"FROM ai_usage_daily d", s["sql"])]
+
+    # A request after the refresh shows at the next one; a refresh two minutes old is not read.
+    record(history[0], models[0], TODAY, tokens=5_000)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ai_usage_totals_state SET today_as_of = now() - interval '121 seconds'"
+        )
+    with transaction.atomic(), rls.service_context():
+        days = all_users_days(start, TODAY, count_users=True)
+        assert days.today_as_of is None
+        assert overview_kpis(today=TODAY, days=days) == overview_kpis(today=TODAY)
+    # The daily refresh leaves today's rows to the minute's refresh.
+    service("SELECT public.refresh_usage_daily_totals(3)")
+    assert AIUsageDailyTotal.objects.filter(usage_date=TODAY).exists()
+    assert {k: v for k, v in totals().items() if k[0] < TODAY} == per_user_sums(TODAY)
+
+
+def test_the_overview_says_as_of_when(history, client):
+    staff = factories.UserFactory(is_staff=True)
+    client.force_login(staff)
+    service("SELECT public.refresh_usage_daily_totals(NULL)")
+    refresh_usage_today()
+    page = client.get("/dashboard/", secure=True)
+    as_of = AIUsageTotalsState.objects.get().today_as_of
+    assert f"as of {as_of.astimezone(UTC):%H:%M}" in page.content.decode()
+
+
+def test_only_staff_or_the_service_refresh_today(history):
+    user = history[0]
+    with (
+        pytest.raises(DatabaseError) as caught,
+        transaction.atomic(),
+        rls.user_context(user),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT public.refresh_usage_today_totals()")
+    assert caught.value.__cause__.sqlstate == "42501"

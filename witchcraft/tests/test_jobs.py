@@ -80,11 +80,15 @@ def _defer(deferrer: PeriodicDeferrer, at: float, *names: str) -> None:
 # --- the schedules ----------------------------------------------------------------------------
 
 
+EVERY_MINUTE = ("refresh_usage_today",)
+
+
 def test_the_schedules_come_from_the_settings(settings):
     crons = {task.task.name: task.cron for task in app.periodic_registry.periodic_tasks.values()}
     assert crons["daily_maintenance"] == settings.DAILY_MAINTENANCE_CRON == "0 2 * * *"
     assert crons["monthly_maintenance"] == settings.MONTHLY_MAINTENANCE_CRON == "0 0 1 * *"
     assert crons["send_alert_mails"] == "*/10 * * * *"
+    assert crons["refresh_usage_today"] == "* * * * *"
 
 
 @pytest.mark.parametrize(
@@ -93,18 +97,24 @@ def test_the_schedules_come_from_the_settings(settings):
         # 02:00 UTC every day: daily maintenance (and the 10-minute sweeps).
         (
             (2026, 3, 5, 2, 0, 0),
-            {"daily_maintenance", "send_alert_mails", "retry_stalled_jobs"},
+            {"daily_maintenance", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
         ),
         # Midnight UTC on the 1st: monthly maintenance, not the daily one.
         (
             (2026, 4, 1, 0, 0, 0),
-            {"monthly_maintenance", "send_alert_mails", "retry_stalled_jobs"},
+            {"monthly_maintenance", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
         ),
-        ((2026, 3, 5, 1, 59, 0), set()),
-        ((2026, 3, 5, 2, 5, 0), {"retry_stalled_jobs"}),
-        ((2026, 3, 5, 3, 30, 0), {"prune_finished_jobs", "send_alert_mails", "retry_stalled_jobs"}),
+        ((2026, 3, 5, 1, 59, 0), set(EVERY_MINUTE)),
+        ((2026, 3, 5, 2, 5, 0), {"retry_stalled_jobs", *EVERY_MINUTE}),
+        (
+            (2026, 3, 5, 3, 30, 0),
+            {"prune_finished_jobs", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
+        ),
         # The 1st at 02:00: the day's run, no second monthly one.
-        ((2026, 4, 1, 2, 0, 0), {"daily_maintenance", "send_alert_mails", "retry_stalled_jobs"}),
+        (
+            (2026, 4, 1, 2, 0, 0),
+            {"daily_maintenance", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
+        ),
     ],
 )
 def test_the_right_job_is_due_at_the_right_time(moment, due):
@@ -116,8 +126,9 @@ def test_the_right_job_is_due_at_the_right_time(moment, due):
 
 def test_the_worker_sleeps_until_the_next_slot():
     deferrer = _deferrer()
-    assert deferrer.get_next_tick(at=_at(2026, 3, 5, 1, 56, 0)) == 4 * 60  # the 02:00 sweeps
-    assert deferrer.get_next_tick(at=_at(2026, 3, 5, 2, 0, 1)) == 5 * 60 - 1
+    # Every minute: today's usage totals (refresh_usage_today).
+    assert deferrer.get_next_tick(at=_at(2026, 3, 5, 1, 56, 0)) == 60
+    assert deferrer.get_next_tick(at=_at(2026, 3, 5, 2, 0, 1)) == 60 - 1
 
 
 def test_a_deferred_slot_is_one_job_with_its_locks_and_its_time_only():

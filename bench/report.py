@@ -22,7 +22,8 @@ def markdown(result: dict) -> str:
         "",
         "Written by `make bench` (`python -m bench`); how each figure is measured, and what was",
         "found and changed: [bench/README.md](../README.md). Every figure is the median of "
-        f"{plan['runs']} runs (page times: p95 of {plan['loads']} loads).",
+        f"{plan['runs']} runs (page times: the median of {plan['runs']} rounds' p95 of "
+        f"{plan['loads']} loads).",
         "",
         f"- Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gib']} GiB, {m['os']}, "
         f"Python {m['python']}",

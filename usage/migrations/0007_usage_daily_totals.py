@@ -145,6 +145,6 @@ class Migration(migrations.Migration):
         ),
         migrations.RunSQL(
             SQL,
-            reverse_sql="DROP FUNCTION IF EXISTS public.usage_daily_totals_add(date, integer, integer, integer, bigint, bigint, bigint, bigint, bigint, numeric, bigint, integer); DROP FUNCTION IF EXISTS public.refresh_usage_daily_totals(integer);",
+            reverse_sql="DROP FUNCTION IF EXISTS public.usage_daily_totals_add(date, integer, integer, integer, bigint, bigint, bigint, bigint, bigint, numeric, bigint, integer); DROP FUNCTION IF EXISTS public.refresh_usage_daily_totals(integer); DROP FUNCTION IF EXISTS public.usage_totals_recompute(date, date);",
         ),
     ]

@@ -26,8 +26,37 @@ GRANT SELECT ON public.ai_usage_totals_state TO witchcraft_app;
 CREATE POLICY ai_usage_totals_state_select_admin ON public.ai_usage_totals_state
     FOR SELECT TO witchcraft_app USING ((SELECT auth.is_admin()));
 
+-- usage_totals_recompute(from, before): the all-users totals of the days [from, before)
+-- computed again from ai_usage_daily; the rows written. Internal: run by the refresh functions
+-- (SECURITY DEFINER, after their checks and under their lock), not granted to the runtime role.
+CREATE OR REPLACE FUNCTION public.usage_totals_recompute(p_from date, p_before date)
+RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    v_rows integer;
+BEGIN
+    DELETE FROM public.ai_usage_daily_totals t
+     WHERE t.usage_date >= p_from AND t.usage_date < p_before;
+    INSERT INTO public.ai_usage_daily_totals
+           (usage_date, provider_id, model_id, request_count, success_count, error_count,
+            input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, total_tokens,
+            cost, latency_ms_sum, latency_count, updated_at)
+    SELECT d.usage_date, d.provider_id, d.model_id, sum(d.request_count), sum(d.success_count),
+           sum(d.error_count), sum(d.input_tokens), sum(d.output_tokens),
+           sum(d.cached_input_tokens), sum(d.reasoning_tokens), sum(d.total_tokens),
+           sum(d.cost), sum(d.latency_ms_sum), sum(d.latency_count), now()
+      FROM public.ai_usage_daily d
+     WHERE d.usage_date >= p_from AND d.usage_date < p_before
+     GROUP BY d.usage_date, d.provider_id, d.model_id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+REVOKE ALL ON FUNCTION public.usage_totals_recompute(date, date) FROM PUBLIC;
+
 -- refresh_usage_daily_totals(p_days): see above. Returns the rows written. Service context or
--- an admin; one refresh at a time (the state row is locked first).
+-- an admin; one refresh at a time (a transaction-level advisory lock).
 CREATE OR REPLACE FUNCTION public.refresh_usage_daily_totals(p_days integer DEFAULT 3)
 RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
@@ -50,20 +79,7 @@ BEGIN
     v_from := CASE WHEN p_days IS NULL OR v_covered IS NULL THEN '-infinity'::date
                    ELSE least(v_covered, v_today - p_days) END;
 
-    DELETE FROM public.ai_usage_daily_totals t
-     WHERE t.usage_date >= v_from AND t.usage_date < v_today;
-    INSERT INTO public.ai_usage_daily_totals
-           (usage_date, provider_id, model_id, request_count, success_count, error_count,
-            input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, total_tokens,
-            cost, latency_ms_sum, latency_count, updated_at)
-    SELECT d.usage_date, d.provider_id, d.model_id, sum(d.request_count), sum(d.success_count),
-           sum(d.error_count), sum(d.input_tokens), sum(d.output_tokens),
-           sum(d.cached_input_tokens), sum(d.reasoning_tokens), sum(d.total_tokens),
-           sum(d.cost), sum(d.latency_ms_sum), sum(d.latency_count), now()
-      FROM public.ai_usage_daily d
-     WHERE d.usage_date >= v_from AND d.usage_date < v_today
-     GROUP BY d.usage_date, d.provider_id, d.model_id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_rows := public.usage_totals_recompute(v_from, v_today);
 
     INSERT INTO public.ai_usage_totals_state AS s (id, covered_before, refreshed_at)
     VALUES (1, v_today, now())

@@ -29,19 +29,7 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('refresh_usage_daily_totals', 0));
 
-    DELETE FROM public.ai_usage_daily_totals t WHERE t.usage_date = v_today;
-    INSERT INTO public.ai_usage_daily_totals
-           (usage_date, provider_id, model_id, request_count, success_count, error_count,
-            input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, total_tokens,
-            cost, latency_ms_sum, latency_count, updated_at)
-    SELECT d.usage_date, d.provider_id, d.model_id, sum(d.request_count), sum(d.success_count),
-           sum(d.error_count), sum(d.input_tokens), sum(d.output_tokens),
-           sum(d.cached_input_tokens), sum(d.reasoning_tokens), sum(d.total_tokens),
-           sum(d.cost), sum(d.latency_ms_sum), sum(d.latency_count), now()
-      FROM public.ai_usage_daily d
-     WHERE d.usage_date = v_today
-     GROUP BY d.usage_date, d.provider_id, d.model_id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    v_rows := public.usage_totals_recompute(v_today, v_today + 1);
     SELECT count(DISTINCT d.user_id) INTO v_users
       FROM public.ai_usage_daily d WHERE d.usage_date = v_today;
 

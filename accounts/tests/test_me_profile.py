@@ -50,7 +50,9 @@ def _save(browser: Client, **changes):
 
 
 def _profile_updates(user) -> list[AuditLog]:
-    return list(AuditLog.objects.filter(user=user, event_type=profiles.PROFILE_UPDATED))
+    return list(
+        AuditLog.objects.filter(user=user, event_type=profiles.PROFILE_UPDATED).order_by("id")
+    )
 
 
 # --- the page ----------------------------------------------------------------------------------

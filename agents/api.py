@@ -18,13 +18,13 @@ from ninja import Field, Query, Router, Schema, Status
 from pydantic import ValidationInfo, field_validator
 
 from agents import selectors, services
+from usage.schemas import ClientCost, ClientReservation
 from usage.services import UsageError
 from witchcraft.api import ApiError
 from witchcraft.api_types import (
     MAX_TOKENS,
     Id,
     Millis,
-    Money,
     ObjectInput,
     Text,
     Tokens,
@@ -62,15 +62,18 @@ class UsageIn(ObjectInput):
     output_tokens: Tokens = Field(description="including reasoning tokens")
     cached_input_tokens: Tokens = 0
     reasoning_tokens: Tokens = 0
-    cost: Money | None = Field(None, description="US dollars; omitted: from the model's prices")
     request_id: Annotated[Text, Field(min_length=1, max_length=100)] = Field(
         description="the client's id of the AI request: a retry with it records nothing twice"
     )
     latency_ms: Millis | None = None
     time_to_first_token_ms: Millis | None = None
     status: Literal["success", "error", "timeout", "cancelled", "rejected"] = "success"
-    reserved_tokens: Tokens = Field(0, description="reserved by `POST /quota/consume`")
-    reserved_cost: Money = Field(Decimal(0), description="reserved by `POST /quota/consume`")
+    reservation_id: Id | None = Field(
+        None, description="the reservation of `POST /quota/consume` this request settles"
+    )
+    cost: ClientCost = None
+    reserved_tokens: ClientReservation = None
+    reserved_cost: ClientReservation = None
 
     @field_validator("cached_input_tokens")
     @classmethod
@@ -285,7 +288,11 @@ def message_add(request, session_id: int, payload: MessageIn):
     message recorded the first time (200) and writes nothing; a `request_id` recorded for
     anything else is a conflict (409). An ended session takes no messages (409)."""
     data = payload.model_dump(exclude={"usage"})
-    usage = None if payload.usage is None else services.MessageUsage(**payload.usage.model_dump())
+    usage = None
+    if payload.usage is not None:
+        usage = services.MessageUsage(
+            **payload.usage.model_dump(exclude={"cost", "reserved_tokens", "reserved_cost"})
+        )
     with _refusals():
         message, created = services.message_add(
             user_id=request.user.pk, session_id=session_id, usage=usage, **data

@@ -12,7 +12,6 @@ agents/sql/0003_session_counters.sql, never written here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -57,6 +56,7 @@ RETRY_MUST_MATCH = (
     "cached_input_tokens",
     "reasoning_tokens",
     "status",
+    "reservation_id",
 )
 OPEN_STATUSES = (ToolCallStatus.PENDING, ToolCallStatus.RUNNING)
 FINISHED_STATUSES = (ToolCallStatus.SUCCESS, ToolCallStatus.ERROR, ToolCallStatus.CANCELLED)
@@ -82,12 +82,10 @@ class MessageUsage:
     request_id: str
     cached_input_tokens: int = 0
     reasoning_tokens: int = 0
-    cost: Decimal | None = None  # None: computed from the model's prices
     latency_ms: int | None = None
     time_to_first_token_ms: int | None = None
     status: str = "success"
-    reserved_tokens: int = 0
-    reserved_cost: Decimal = Decimal(0)
+    reservation_id: int | None = None  # the quota reservation it settles (priced by the server)
 
 
 def _catalog_model(*, name: str, field: str) -> AIModel:
@@ -290,7 +288,6 @@ def message_add(
                 model_id=usage_model.pk,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
-                cost=usage.cost,
                 request_id=usage.request_id,
                 cached_input_tokens=usage.cached_input_tokens,
                 reasoning_tokens=usage.reasoning_tokens,
@@ -299,8 +296,7 @@ def message_add(
                 status=usage.status,
                 agent_session_id=session_id,
                 agent_message_id=message.pk,
-                reserved_tokens=usage.reserved_tokens,
-                reserved_cost=usage.reserved_cost,
+                reservation_id=usage.reservation_id,
             )
     return message, True
 

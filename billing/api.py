@@ -59,8 +59,10 @@ class ConsumeIn(StrictInput):
 
 
 class ReservationOut(Schema):
+    id: int = Field(description="name it as `reservation_id` when you record the request")
     tokens: int
     cost: Decimal
+    expires_at: datetime = Field(description="unsettled by then, its hold is given back")
 
 
 class ConsumeOut(Schema):
@@ -68,7 +70,7 @@ class ConsumeOut(Schema):
     tokens_remaining: int
     cost_remaining: Decimal
     reservation: ReservationOut = Field(
-        description="pass it back to POST /usage as reserved_tokens / reserved_cost"
+        description="held for you until the usage record that names its id settles it"
     )
 
 
@@ -124,8 +126,11 @@ def quota_get(request):
 )
 def quota_consume(request, payload: ConsumeIn):
     """Reserves `tokens` and `cost` against your quota, or refuses with 402 `quota_exceeded`
-    (the reason and what is left in `details`; nothing reserved). Pass the reservation back to
-    `POST /usage` (`reserved_tokens`, `reserved_cost`): only the difference is then booked."""
+    (the reason and what is left in `details`; nothing reserved). The reservation is held
+    until the usage record that names its `id` (`reservation_id` on `POST /usage`, the batch or
+    an assistant message's `usage`) settles it, charging the actual cost minus what it held;
+    unsettled at `expires_at` (15 minutes by default), its hold is given back. A call that
+    failed is recorded too (its status, the tokens it used, maybe 0) to settle it at once."""
     cost = payload.cost.quantize(Decimal("0.000001"))
     decision = services.quota_consume(user_id=request.user.pk, tokens=payload.tokens, cost=cost)
     if not decision.allowed:
@@ -144,7 +149,12 @@ def quota_consume(request, payload: ConsumeIn):
         "allowed": True,
         "tokens_remaining": decision.tokens_remaining,
         "cost_remaining": decision.cost_remaining,
-        "reservation": {"tokens": payload.tokens, "cost": cost},
+        "reservation": {
+            "id": decision.reservation_id,
+            "tokens": payload.tokens,
+            "cost": cost,
+            "expires_at": decision.expires_at,
+        },
     }
 
 

@@ -196,6 +196,72 @@ class UserQuota(models.Model):
         return f"quota of {self.user_id}"
 
 
+class QuotaReservation(models.Model):
+    """An estimate held against the user's quota before an AI call (``check_and_consume_quota``).
+
+    The server's record of what was reserved: recording the call's usage names it and is charged
+    the actual amount minus what this row held, once (``settled_at``); a reservation never
+    settled gives its hold back when it expires (``released_at``). Written only by SQL functions
+    (billing/sql/0007_quota_reservations.sql).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(  # indexed by quota_reservations_user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="quota_reservations",
+        db_index=False,
+    )
+    tokens = models.BigIntegerField()
+    cost = money_field()
+    # The quota period the hold was added to: a hold of an earlier period is gone with that
+    # period's counters, so settling or releasing it gives nothing back.
+    period_start = models.DateTimeField()
+    created_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+    # The usage record that settled it (a retry of that record is its duplicate).
+    usage_id = models.BigIntegerField(null=True, blank=True)
+    # NULL, not '', until settled: the settlement CHECK ties it to settled_at.
+    request_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "quota_reservations"
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="quota_reservations_user"),
+            # Open holds by expiry: the lazy release per user and the worker's sweep.
+            models.Index(
+                fields=["user", "expires_at"],
+                condition=Q(settled_at__isnull=True, released_at__isnull=True),
+                name="quota_reservations_open",
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(settled_at__isnull=True, released_at__isnull=True),
+                name="quota_reservations_expiring",
+            ),
+        ]
+        constraints = [
+            *non_negative("quota_reservations", "tokens", "cost"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")), name="quota_reservations_expiry"
+            ),
+            models.CheckConstraint(
+                condition=Q(settled_at__isnull=True) | Q(released_at__isnull=True),
+                name="quota_reservations_settled_or_released",
+            ),
+            models.CheckConstraint(
+                condition=Q(settled_at__isnull=True, usage_id__isnull=True, request_id__isnull=True)
+                | Q(settled_at__isnull=False, usage_id__isnull=False, request_id__isnull=False),
+                name="quota_reservations_settlement",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reservation {self.pk} of {self.user_id}"
+
+
 class PaymentStatus(models.TextChoices):
     PENDING = "pending"
     SUCCEEDED = "succeeded"

@@ -6,14 +6,17 @@ or ``rls.service_context()``); the SQL functions check that the caller may act f
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from accounts import audit
 from billing import alerts
-from witchcraft import db_errors
+from witchcraft import db_errors, rls
 
 # Why a reservation was refused (QuotaDecision.reason).
 REASON_NO_QUOTA = "no_quota"
@@ -43,34 +46,46 @@ class QuotaDecision:
     tokens_remaining: int
     cost_remaining: Decimal
     reason: str | None  # None when allowed, else one of the REASON_* constants
+    reservation_id: int | None = None  # the reservation held when allowed
+    expires_at: datetime | None = None  # when its hold is given back unless settled before
 
 
-def quota_consume(*, user_id: int, tokens: int, cost: Decimal) -> QuotaDecision:
+def quota_consume(
+    *, user_id: int, tokens: int, cost: Decimal, ttl_seconds: int | None = None
+) -> QuotaDecision:
     """Reserve an estimate of ``tokens`` and ``cost`` against the user's quota.
 
-    Returns a QuotaDecision: when allowed the estimate is reserved (pass it back to
-    ``usage.services.usage_record`` as ``reserved_tokens`` / ``reserved_cost``); when refused
-    nothing changed. Commit before calling the AI provider: an open transaction would hold the
-    quota row locked for the whole call. Raises QuotaError for a negative estimate (invalid) or
-    a caller who may not act for the user (forbidden).
+    Returns a QuotaDecision: when allowed the estimate is held by a reservation
+    (``reservation_id``; pass it to ``usage.services.usage_record`` or the batch, which settles
+    it) until ``expires_at`` (``ttl_seconds``, default settings.QUOTA_RESERVATION_TTL_SECONDS),
+    when an unsettled hold is given back; when refused nothing changed. Commit before calling
+    the AI provider: an open transaction would hold the quota row locked for the whole call.
+    Raises QuotaError for a negative estimate or lifetime (invalid) or a caller who may not
+    record for the user (forbidden).
     """
+    ttl = settings.QUOTA_RESERVATION_TTL_SECONDS if ttl_seconds is None else ttl_seconds
     with refusals(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT allowed, tokens_remaining, cost_remaining, reason,"
-            " current_setting('app.alerts_raised', true) = 'true'"
+            "SELECT allowed, tokens_remaining, cost_remaining, reason, reservation_id,"
+            " expires_at, current_setting('app.alerts_raised', true) = 'true'"
             " FROM check_and_consume_quota(p_user_id => %s::bigint, p_tokens => %s::bigint,"
-            " p_cost => %s::numeric)",
-            [user_id, tokens, cost],
+            " p_cost => %s::numeric, p_ttl_seconds => %s::integer)",
+            [user_id, tokens, cost, ttl],
         )
-        allowed, tokens_remaining, cost_remaining, reason, alerts_raised = cursor.fetchone()
+        *decision, alerts_raised = cursor.fetchone()
     if alerts_raised:
         alerts.notify_after_commit(user_id=user_id)
-    return QuotaDecision(
-        allowed=allowed,
-        tokens_remaining=tokens_remaining,
-        cost_remaining=cost_remaining,
-        reason=reason,
-    )
+    return QuotaDecision(*decision)
+
+
+def quota_reservations_release_expired() -> dict[str, int]:
+    """Give back the holds of every expired unsettled reservation and prune settled or released
+    ones older than a week; return ``{"released": n, "pruned": n}``. The job worker runs it
+    every minute (witchcraft.tasks); each user's next quota call releases theirs lazily too.
+    Runs in the service context."""
+    with transaction.atomic(), rls.service_context(), connection.cursor() as cursor:
+        cursor.execute("SELECT release_expired_quota_reservations()")
+        return json.loads(cursor.fetchone()[0])
 
 
 def quota_roll_forward(*, user_id: int) -> bool:

@@ -3,8 +3,9 @@ public model catalog. The same services and selectors as the pages (usage.servic
 usage.selectors).
 
 A record is idempotent by its ``request_id``: the same request again changes nothing (200,
-``duplicate: true``); the same ``request_id`` with other content is a 409. Bad input is a 422
-naming the field, and nothing is written.
+``duplicate: true``); the same ``request_id`` with other content is a 409. The server prices
+every record from the catalog; a record names the reservation of ``POST /quota/consume`` it
+settles (``reservation_id``). Bad input is a 422 naming the field, and nothing is written.
 """
 
 from __future__ import annotations
@@ -67,11 +68,14 @@ def _totals(totals: selectors.UsageTotals) -> dict[str, Any]:
     summary="Record one AI request",
 )
 def usage_create(request, payload: UsageIn):
-    """Books the actual amount against your quota, minus the reservation passed back
-    (`reserved_tokens` / `reserved_cost` from `POST /quota/consume`). 201 when recorded; 200
-    with `duplicate: true` and the first id when this `request_id` was recorded before with the
-    same content (nothing changes); 409 when it was recorded with other content; 404 for an
-    agent session or message that is not yours; 422 naming the field for bad input."""
+    """Prices the request from the catalog and books it against your quota, minus what the
+    reservation named by `reservation_id` (from `POST /quota/consume`) held, which it settles.
+    201 when recorded; 200 with `duplicate: true` and the first id when this `request_id` was
+    recorded before with the same content (nothing changes); 409 when it was recorded with
+    other content, or the reservation was already settled or has expired (record without
+    `reservation_id` then); 404 for an agent session, message or reservation that is not yours;
+    422 naming the field for bad input (`cost`, `reserved_tokens` and `reserved_cost` are
+    refused)."""
     (result,) = services.usage_record_batch(user_id=request.user.pk, records=[payload.as_record()])
     if result.status == services.REFUSED:
         status = REFUSAL_STATUS.get(result.error_code, 422)
@@ -102,8 +106,9 @@ def usage_batch(request, payload: UsageBatchIn):
     """Each record is answered on its own, in order: `recorded` (with its id), `duplicate`
     (recorded before with the same content: the first id, nothing changes) or `refused` with
     an error (`validation_error`, `not_found`, or `conflict` for a `request_id` recorded with
-    other content). A record that does not fit the schema refuses the whole batch with 422
-    naming `records.<index>.<field>`; more than 1,000 records is a 422 too."""
+    other content or a reservation settled, expired or named twice). A record that does not
+    fit the schema refuses the whole batch with 422 naming `records.<index>.<field>`; more
+    than 1,000 records is a 422 too."""
     results = services.usage_record_batch(
         user_id=request.user.pk, records=[record.as_record() for record in payload.records]
     )

@@ -146,6 +146,9 @@ class AIUsageRequest(models.Model):
     agent_message = models.ForeignKey(
         "agents.AgentMessage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # The quota reservation this request settled (billing.QuotaReservation; no foreign key:
+    # settled reservations are pruned after a week, the usage row stays).
+    reservation_id = models.BigIntegerField(null=True, blank=True)
     request_id = models.CharField(max_length=100)
     input_tokens = models.IntegerField(default=0)
     output_tokens = models.IntegerField(default=0)

@@ -17,10 +17,10 @@ from witchcraft.api_types import (
     Id,
     Line,
     Millis,
-    Money,
     StrictInput,
     Tokens,
     json_object,
+    refused,
 )
 
 MAX_METADATA_BYTES = 4_096
@@ -42,6 +42,16 @@ def _iso_day(value: Any) -> Any:
 Day = Annotated[date, BeforeValidator(_iso_day)]
 Metadata = json_object(MAX_METADATA_BYTES, MAX_METADATA_DEPTH)
 
+# Fields clients used to send and may not any more (issue 15): the server prices every request,
+# and what was reserved is the server's record, named by the reservation's id.
+COST_REFUSED = "cost is not accepted: the server prices every request from the catalog."
+RESERVED_REFUSED = (
+    "reserved_tokens and reserved_cost are no longer accepted: pass reservation_id, the id "
+    "POST /quota/consume answered."
+)
+ClientCost = refused(COST_REFUSED)
+ClientReservation = refused(RESERVED_REFUSED)
+
 
 class UsageIn(StrictInput):
     """One AI request as the client saw it. Name the model by ``model`` (its name; add
@@ -60,26 +70,34 @@ class UsageIn(StrictInput):
     output_tokens: Tokens = Field(description="including reasoning tokens")
     cached_input_tokens: Tokens = 0
     reasoning_tokens: Tokens = 0
-    cost: Money | None = Field(None, description="US dollars; omitted: from the model's prices")
     latency_ms: Millis | None = None
     time_to_first_token_ms: Millis | None = None
     status: Literal["success", "error", "timeout", "cancelled", "rejected"] = "success"
     error_code: Line | None = Field(None, max_length=100)
     agent_session_id: Id | None = None
     agent_message_id: Id | None = None
-    reserved_tokens: Tokens = Field(0, description="what POST /quota/consume reserved")
-    reserved_cost: Money = Field(Decimal(0), description="what POST /quota/consume reserved")
+    reservation_id: Id | None = Field(
+        None,
+        description="the reservation of POST /quota/consume for this request: the quota is "
+        "charged the actual cost minus what it held, once",
+    )
     metadata: Metadata = Field(default_factory=dict, description="a small JSON object (4 KB)")
+
+    cost: ClientCost = None
+    reserved_tokens: ClientReservation = None
+    reserved_cost: ClientReservation = None
 
     def as_record(self) -> dict[str, Any]:
         """The record for ``usage_record_batch``, without what was not given."""
-        return self.model_dump(exclude_none=True)
+        return self.model_dump(
+            exclude_none=True, exclude={"cost", "reserved_tokens", "reserved_cost"}
+        )
 
 
 class UsageOut(Schema):
     id: int
     request_id: str
-    cost: Decimal
+    cost: Decimal = Field(description="US dollars, priced by the server from the catalog")
     total_tokens: int
     duplicate: bool = Field(description="true: recorded before, nothing changed")
 

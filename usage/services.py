@@ -21,6 +21,7 @@ from witchcraft import db_errors, rls
 # How to answer a refusal (UsageError.code).
 INVALID = db_errors.INVALID
 FORBIDDEN = db_errors.FORBIDDEN
+NOT_FOUND = db_errors.NOT_FOUND
 CONFLICT = db_errors.CONFLICT
 
 # Messages of refusals the database words tersely (22023 messages are passed on as they are:
@@ -53,7 +54,6 @@ def usage_record(
     model_id: int,
     input_tokens: int,
     output_tokens: int,
-    cost: Decimal | None = None,
     request_id: str | None = None,
     cached_input_tokens: int = 0,
     reasoning_tokens: int = 0,
@@ -63,36 +63,36 @@ def usage_record(
     error_code: str | None = None,
     agent_session_id: int | None = None,
     agent_message_id: int | None = None,
-    reserved_tokens: int = 0,
-    reserved_cost: Decimal = Decimal(0),
+    reservation_id: int | None = None,
     metadata: dict[str, Any] | None = None,
     created_at: datetime | None = None,
 ) -> int:
     """Record one AI request; return its usage id.
 
-    One transaction adds the request, its daily and monthly roll-ups, books the quota (the
-    actual amount minus ``reserved_tokens`` / ``reserved_cost`` taken by
-    ``billing.services.quota_consume``) and raises quota alerts. ``cost`` None means computed
-    from the model's prices. A ``request_id`` recorded before returns the first record's id and
-    changes nothing, so a client may retry safely. ``created_at`` places the row in time and is
-    for the service context only (imports, demo data, tests).
+    One transaction adds the request, priced from the catalog's prices of its model, with its
+    daily and monthly roll-ups, books the quota (the actual amount minus what the reservation
+    ``reservation_id`` of ``billing.services.quota_consume`` held, which it settles) and raises
+    quota alerts. A ``request_id`` recorded before returns the first record's id and changes
+    nothing, so a client may retry safely. ``created_at`` places the row in time and is for the
+    service context only (imports, demo data, tests).
 
     Raises UsageError: ``invalid`` (bad input, nothing written), ``forbidden`` (the caller may
-    not act for the user, or set ``created_at`` outside the service context), ``conflict`` (the
-    agent message already has a usage record).
+    not record for the user, or set ``created_at`` outside the service context), ``not_found``
+    (the reservation is not the user's), ``conflict`` (the agent message already has a usage
+    record; the reservation was settled or has expired).
     """
     with refusals(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT record_ai_usage("
             "p_user_id => %s::bigint, p_provider_id => %s::integer,"
             " p_model_id => %s::integer, p_input_tokens => %s::integer,"
-            " p_output_tokens => %s::integer, p_cost => %s::numeric,"
+            " p_output_tokens => %s::integer,"
             " p_request_id => %s::text, p_cached_input_tokens => %s::integer,"
             " p_reasoning_tokens => %s::integer, p_latency_ms => %s::integer,"
             " p_time_to_first_token_ms => %s::integer, p_status => %s::text,"
             " p_error_code => %s::text, p_agent_session_id => %s::bigint,"
-            " p_agent_message_id => %s::bigint, p_reserved_tokens => %s::bigint,"
-            " p_reserved_cost => %s::numeric, p_metadata => %s::jsonb,"
+            " p_agent_message_id => %s::bigint, p_reservation_id => %s::bigint,"
+            " p_metadata => %s::jsonb,"
             " p_created_at => %s::timestamptz),"
             " current_setting('app.alerts_raised', true) = 'true'",
             [
@@ -101,7 +101,6 @@ def usage_record(
                 model_id,
                 input_tokens,
                 output_tokens,
-                cost,
                 request_id,
                 cached_input_tokens,
                 reasoning_tokens,
@@ -111,8 +110,7 @@ def usage_record(
                 error_code,
                 agent_session_id,
                 agent_message_id,
-                reserved_tokens,
-                reserved_cost,
+                reservation_id,
                 json.dumps(metadata or {}),
                 created_at,
             ],
@@ -134,8 +132,10 @@ REFUSED = "refused"
 
 # Why a record was refused (RecordResult.error_code), as record_ai_usage_batch words it.
 REFUSED_INVALID = "invalid"  # a bad value, an unknown or unavailable model or provider
-REFUSED_NOT_FOUND = "not_found"  # an agent session or message that is not the user's
-REFUSED_CONFLICT = "conflict"  # the request_id was recorded with other content
+REFUSED_NOT_FOUND = "not_found"  # an agent session, message or reservation not the user's
+# The request_id was recorded with other content; the reservation was settled, has expired, or
+# is named by an earlier record of the batch.
+REFUSED_CONFLICT = "conflict"
 
 
 @dataclass(frozen=True)
@@ -165,12 +165,12 @@ def usage_record_batch(*, user_id: int, records: Sequence[Mapping[str, Any]]) ->
     per record, in order.
 
     Each record is a mapping with the API's field names (``request_id``, ``provider`` or
-    ``provider_id``, ``model`` or ``model_id``, the token counts, ``cost``, ``status``, ...; see
-    ``usage/sql/0004_usage_batch.sql``). Records are answered one by one: recorded, duplicate
-    (the request_id was recorded before with the same content: nothing changes) or refused
-    with a reason; the recorded ones are written together with their roll-ups and one quota
-    booking. Raises UsageError: ``invalid`` (not a list, or too many records; nothing
-    written), ``forbidden`` (the caller may not act for the user).
+    ``provider_id``, ``model`` or ``model_id``, the token counts, ``reservation_id``,
+    ``status``, ...; see ``usage/sql/0008_reservations_and_prices.sql``). Records are answered
+    one by one: recorded, duplicate (the request_id was recorded before with the same content:
+    nothing changes) or refused with a reason; the recorded ones are written together with
+    their roll-ups and one quota booking. Raises UsageError: ``invalid`` (not a list, or too
+    many records; nothing written), ``forbidden`` (the caller may not record for the user).
     """
     payload = json.dumps(list(records), default=_json_default)
     with refusals(), transaction.atomic(), connection.cursor() as cursor:

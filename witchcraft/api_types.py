@@ -11,7 +11,9 @@ from functools import partial
 from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 MAX_TOKENS = 10_000_000  # of one AI request: ten times the largest context window
 MAX_LATENCY_MS = 3_600_000  # one hour
@@ -78,6 +80,17 @@ def json_value(max_bytes: int, max_depth: int = 32):
     return Annotated[
         Any, AfterValidator(partial(storable_json, max_bytes=max_bytes, max_depth=max_depth))
     ]
+
+
+def refused(message: str):
+    """A field a client must no longer send (it was removed): absent from the OpenAPI document,
+    and when sent anyway a 422 naming it with ``message`` (what to send instead). Declare it
+    ``= None``; it never holds a value."""
+
+    def refuse(value: Any) -> Any:
+        raise PydanticCustomError("field_refused", message)
+
+    return Annotated[SkipJsonSchema[Any], BeforeValidator(refuse)]
 
 
 Text = Annotated[str, AfterValidator(storable_text)]

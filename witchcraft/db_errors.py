@@ -12,6 +12,10 @@ UNIQUE_VIOLATION = "23505"
 FOREIGN_KEY_VIOLATION = "23503"
 CHECK_VIOLATION = "23514"
 NO_DATA_FOUND = "P0002"
+# The project's own SQLSTATEs for refusals a function words itself: "not found" (nothing of the
+# caller's by that id) and "conflict" (the thing is in another state: settled, expired).
+REFUSED_NOT_FOUND = "WC404"
+REFUSED_CONFLICT = "WC409"
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -38,6 +42,7 @@ NUMERIC_OUT_OF_RANGE = "22003"
 # Refused.code: how a page or the API answers.
 INVALID = "invalid"  # 400
 FORBIDDEN = "forbidden"  # 403
+NOT_FOUND = "not_found"  # 404
 CONFLICT = "conflict"  # 409
 
 
@@ -68,6 +73,10 @@ def refusal(
         return error_class(FORBIDDEN, forbidden)
     if state in (INVALID_PARAMETER, NUMERIC_OUT_OF_RANGE):
         return error_class(INVALID, message(exc))
+    if state == REFUSED_NOT_FOUND:
+        return error_class(NOT_FOUND, message(exc))
+    if state == REFUSED_CONFLICT:
+        return error_class(CONFLICT, message(exc))
     if state == FOREIGN_KEY_VIOLATION and unknown_reference:
         return error_class(INVALID, unknown_reference)
     if state == UNIQUE_VIOLATION and conflict:

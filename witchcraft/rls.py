@@ -24,6 +24,7 @@ _SETTINGS = (
     "app.user_id",
     "app.is_admin",
     "app.is_service",
+    "app.may_record",
     "app.actor_id",
     "app.request_id",
     "app.ip",
@@ -41,6 +42,10 @@ class Identity:
     user_id: int | None = None
     is_admin: bool = False
     is_service: bool = False
+    # May this request reserve quota and record usage for its user (auth.may_record_for)? Set
+    # from the API credential's scopes and the deployment's USAGE_SELF_REPORTING; never for a
+    # browser session.
+    may_record: bool = False
     actor_id: int | None = None  # the staff member behind an impersonation, or a job's actor
     request_id: str = ""
     ip: str = ""
@@ -50,6 +55,7 @@ class Identity:
             "app.user_id": "" if self.user_id is None else str(self.user_id),
             "app.is_admin": "true" if self.is_admin else "false",
             "app.is_service": "true" if self.is_service else "false",
+            "app.may_record": "true" if self.may_record else "false",
             "app.actor_id": "" if self.actor_id is None else str(self.actor_id),
             "app.request_id": self.request_id,
             "app.ip": self.ip,
@@ -124,21 +130,27 @@ def transaction_identity(identity: Identity) -> Iterator[Identity]:
         yield identity
 
 
-def user_identity(user, *, actor=None, request_id: str = "", ip: str = "") -> Identity:
-    """The identity of a signed-in (or anonymous) user; staff are admins."""
+def user_identity(
+    user, *, actor=None, request_id: str = "", ip: str = "", may_record: bool = False
+) -> Identity:
+    """The identity of a signed-in (or anonymous) user; staff are admins. ``may_record``: the
+    request's credential may reserve quota and record usage for this user."""
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     return Identity(
         user_id=user.pk if authenticated else None,
         is_admin=bool(authenticated and user.is_staff and user.is_active),
+        may_record=bool(authenticated and may_record),
         actor_id=getattr(actor, "pk", None),
         request_id=request_id,
         ip=ip,
     )
 
 
-def user_context(user, *, actor=None, request_id: str = "", ip: str = ""):
+def user_context(user, *, actor=None, request_id: str = "", ip: str = "", may_record: bool = False):
     """The context of a signed-in (or anonymous) user; staff are admins."""
-    return identity_context(user_identity(user, actor=actor, request_id=request_id, ip=ip))
+    return identity_context(
+        user_identity(user, actor=actor, request_id=request_id, ip=ip, may_record=may_record)
+    )
 
 
 def service_context(*, actor=None, request_id: str = "", ip: str = ""):
@@ -199,6 +211,8 @@ class RowLevelSecurityMiddleware:
             actor=getattr(request, "rls_actor", None),
             request_id=request.request_id,
             ip=client_ip(request),
+            # Set by the API's credential check (accounts.bearer); absent for pages.
+            may_record=getattr(request, "may_record", False),
         )
         with transaction_identity(identity):
             response = self.get_response(request)

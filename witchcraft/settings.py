@@ -188,6 +188,11 @@ BILLING_PROVIDER = env.str("BILLING_PROVIDER", default="")
 BILLING_WEBHOOK_SECRET = env.str("BILLING_WEBHOOK_SECRET", default="")
 BILLING_CHECKOUT_LINKS = env.dict("BILLING_CHECKOUT_LINKS", default={})
 BILLING_WEBHOOK_TOLERANCE_SECONDS = env.int("BILLING_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# A quota reservation (POST /quota/consume) that no usage record settles within this many
+# seconds gives its hold back (the worker every minute, or the user's next quota call).
+QUOTA_RESERVATION_TTL_SECONDS = env.int("QUOTA_RESERVATION_TTL_SECONDS", default=900)
+if not 60 <= QUOTA_RESERVATION_TTL_SECONDS <= 86_400:
+    raise ImproperlyConfigured("QUOTA_RESERVATION_TTL_SECONDS must be between 60 and 86400.")
 
 # --- operations ----------------------------------------------------------------------------
 # Scheduled maintenance (procrastinate periodic tasks, UTC cron), the worker's health, backups,

@@ -5,6 +5,8 @@
   recorded in ``maintenance_runs`` (witchcraft.maintenance);
 - the alert mail sweep every 10 minutes (``send_alert_mails``);
 - today's all-users usage totals for the staff dashboard, every minute (``refresh_usage_today``);
+- the holds of expired quota reservations given back, every minute
+  (``release_quota_reservations``);
 - the mails queued after a commit (witchcraft.deferred): their arguments are stored in the
   queue, so they carry ids, addresses and links, never a token (the job makes it);
 - the queue's upkeep: jobs a dead worker left running are retried, finished jobs pruned.
@@ -31,6 +33,7 @@ from procrastinate.jobs import Status
 
 from accounts import recovery
 from billing import alerts
+from billing import services as billing_services
 from usage import services as usage_services
 from witchcraft import deferred, maintenance
 from witchcraft.mail import mail_deliver
@@ -43,6 +46,7 @@ ALERT_SWEEP_CRON = "*/10 * * * *"
 STALLED_JOBS_CRON = "*/5 * * * *"
 PRUNE_JOBS_CRON = "30 3 * * *"
 USAGE_TODAY_CRON = "* * * * *"
+RESERVATIONS_CRON = "* * * * *"
 # Failed, cancelled and aborted jobs stay this long for inspection (succeeded ones are deleted
 # when they finish: PROCRASTINATE_WORKER_DEFAULTS["delete_jobs"]).
 FINISHED_JOBS_KEPT_HOURS = 14 * 24
@@ -123,6 +127,20 @@ def refresh_usage_today(timestamp: int) -> int:
     """Today's all-users usage totals for the staff dashboard, as of this minute
     (usage/sql/0007); the rows written."""
     return usage_services.usage_totals_refresh_today()
+
+
+@app.periodic(cron=RESERVATIONS_CRON, periodic_id="release_quota_reservations")
+@app.task(
+    name="release_quota_reservations",
+    queue=UPKEEP_QUEUE,
+    lock="release_quota_reservations",
+    queueing_lock="release_quota_reservations",
+)
+def release_quota_reservations(timestamp: int) -> dict[str, int]:
+    """Give back the holds of quota reservations that expired unsettled, and prune settled
+    ones after a week (billing/sql/0007). Each user's next quota call releases theirs too, so
+    a stopped worker delays this, never strands quota."""
+    return billing_services.quota_reservations_release_expired()
 
 
 # --- mails queued after a commit (witchcraft.deferred) ----------------------------------------

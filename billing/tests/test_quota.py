@@ -13,7 +13,13 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, connection, connections, transaction
 
 from billing import selectors, services
-from billing.models import SubscriptionTier, UsageAlert, UserQuota, UserSubscription
+from billing.models import (
+    QuotaReservation,
+    SubscriptionTier,
+    UsageAlert,
+    UserQuota,
+    UserSubscription,
+)
 from witchcraft import rls
 from witchcraft.testing.factories import UserFactory, quota_for
 
@@ -34,7 +40,7 @@ def _previous_month(start: datetime) -> datetime:
 
 def consume(user, tokens: int, cost: str = "0", *, as_user=None) -> services.QuotaDecision:
     """check_and_consume_quota for ``user``, called by ``as_user`` (default: the user)."""
-    with transaction.atomic(), rls.user_context(as_user or user):
+    with transaction.atomic(), rls.user_context(as_user or user, may_record=True):
         return services.quota_consume(user_id=user.id, tokens=tokens, cost=Decimal(cost))
 
 
@@ -68,11 +74,21 @@ def free_user(user):
 
 def test_a_reservation_within_the_quota_is_allowed_and_booked(free_user):
     decision = consume(free_user, 1_000, "0.01")
+    reservation = QuotaReservation.objects.get(user=free_user)
     assert decision == services.QuotaDecision(
-        allowed=True, tokens_remaining=99_000, cost_remaining=Decimal("0.99"), reason=None
+        allowed=True,
+        tokens_remaining=99_000,
+        cost_remaining=Decimal("0.99"),
+        reason=None,
+        reservation_id=reservation.pk,
+        expires_at=reservation.expires_at,
     )
+    assert (reservation.tokens, reservation.cost) == (1_000, Decimal("0.01"))
+    assert reservation.expires_at == reservation.created_at + timedelta(minutes=15)
+    assert reservation.settled_at is reservation.released_at is None
     quota = _quota(free_user)
     assert (quota.tokens_used, quota.cost_used) == (1_000, Decimal("0.01"))
+    assert reservation.period_start == quota.period_start
 
 
 def test_too_many_tokens_are_refused_and_nothing_changes(free_user):
@@ -88,8 +104,10 @@ def test_too_many_tokens_are_refused_and_nothing_changes(free_user):
 def test_too_much_cost_is_refused_and_nothing_changes(free_user):
     decision = consume(free_user, 10, "1.000001")
     assert (decision.allowed, decision.reason) == (False, services.REASON_COST_EXCEEDED)
+    assert (decision.reservation_id, decision.expires_at) == (None, None)
     assert decision.cost_remaining == Decimal("1.00")
     assert _quota(free_user).tokens_used == 0
+    assert not QuotaReservation.objects.filter(user=free_user).exists()
 
 
 def test_a_reservation_may_use_the_quota_up_exactly_and_no_further(free_user):
@@ -150,10 +168,25 @@ def test_an_anonymous_caller_is_refused(free_user):
     assert refused.value.code == services.FORBIDDEN
 
 
-def test_an_admin_may_act_for_a_user(free_user):
+def test_an_admin_may_not_reserve_for_a_user(free_user):
+    """Reserving is recording's first half: only the service context or the user's own
+    credential that may record (README "Who may record usage"), never staff as such."""
     staff = UserFactory(is_staff=True)
-    assert consume(free_user, 5, as_user=staff).allowed
-    assert _quota(free_user).tokens_used == 5
+    with pytest.raises(services.QuotaError) as refused:
+        consume(free_user, 5, as_user=staff)
+    assert refused.value.code == services.FORBIDDEN
+    assert _quota(free_user).tokens_used == 0
+
+
+def test_the_user_without_the_recording_permission_may_not_reserve(free_user):
+    with (
+        pytest.raises(services.QuotaError) as refused,
+        transaction.atomic(),
+        rls.user_context(free_user),
+    ):
+        services.quota_consume(user_id=free_user.id, tokens=5, cost=Decimal(0))
+    assert refused.value.code == services.FORBIDDEN
+    assert _quota(free_user).tokens_used == 0
 
 
 def test_the_service_context_may_act_for_a_user(free_user):
@@ -411,7 +444,7 @@ def test_concurrent_reservations_never_overspend():
     UserQuota.objects.filter(user=user).update(tokens_limit=limit)
 
     def reserve() -> bool:
-        with transaction.atomic(), rls.user_context(user):
+        with transaction.atomic(), rls.user_context(user, may_record=True):
             return services.quota_consume(user_id=user.id, tokens=step, cost=Decimal(0)).allowed
 
     results, errors = _run_together(consumers, reserve)

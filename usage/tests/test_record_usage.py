@@ -50,7 +50,9 @@ def record(user, model: AIModel, *, as_user=None, service: bool = False, **field
     fields.setdefault("model_id", model.id)
     fields.setdefault("input_tokens", 1_000)
     fields.setdefault("output_tokens", 500)
-    context = rls.service_context() if service else rls.user_context(as_user or user)
+    context = (
+        rls.service_context() if service else rls.user_context(as_user or user, may_record=True)
+    )
     with transaction.atomic(), context:
         return services.usage_record(user_id=user.id, **fields)
 
@@ -114,10 +116,21 @@ def test_a_price_change_does_not_rewrite_history(member, model):
     assert row.cost == Decimal("0.001250")
 
 
-def test_an_explicit_cost_wins_over_the_prices(member, model):
-    usage_id = record(member, model, cost=Decimal("0.5"))
-    assert AIUsageRequest.objects.get(pk=usage_id).cost == Decimal("0.5")
-    assert UserQuota.objects.get(user=member).cost_used == Decimal("0.5")
+def test_no_caller_can_give_the_database_a_cost(member, model):
+    """record_ai_usage has no cost parameter any more: the catalog prices every request."""
+    with (
+        pytest.raises(DatabaseError) as refused,
+        transaction.atomic(),
+        rls.user_context(member, may_record=True),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "SELECT record_ai_usage(p_user_id => %s, p_provider_id => %s, p_model_id => %s,"
+            " p_input_tokens => 5000000, p_output_tokens => 5000000, p_cost => 0)",
+            [member.id, model.provider_id, model.id],
+        )
+    assert refused.value.__cause__.sqlstate == "42883"  # undefined_function
+    assert not AIUsageRequest.objects.filter(user=member).exists()
 
 
 def test_a_record_adds_to_the_daily_and_monthly_rollups(member, model):
@@ -152,27 +165,21 @@ def test_models_and_providers_get_separate_daily_rows(member, model):
 
 
 def test_the_quota_is_booked_with_the_actual_amount_minus_the_reservation(member, model):
-    with transaction.atomic(), rls.user_context(member):
+    with transaction.atomic(), rls.user_context(member, may_record=True):
         decision = billing_services.quota_consume(
             user_id=member.id, tokens=4_000, cost=Decimal("0.01")
         )
     assert decision.allowed
+    assert UserQuota.objects.get(user=member).tokens_used == 4_000
     record(
         member,
         model,
         input_tokens=1_000,
         output_tokens=500,
-        reserved_tokens=4_000,
-        reserved_cost=Decimal("0.01"),
+        reservation_id=decision.reservation_id,
     )
     quota = UserQuota.objects.get(user=member)
     assert (quota.tokens_used, quota.cost_used) == (1_500, Decimal("0.001250"))
-
-
-def test_a_reservation_larger_than_what_is_used_never_drives_the_quota_negative(member, model):
-    record(member, model, reserved_tokens=1_000_000, reserved_cost=Decimal("5"))
-    quota = UserQuota.objects.get(user=member)
-    assert (quota.tokens_used, quota.cost_used) == (0, Decimal(0))
 
 
 def test_recording_raises_quota_alerts(member, model):
@@ -213,7 +220,9 @@ def test_a_retried_request_id_returns_the_same_id_and_changes_nothing(member, mo
     first = record(member, model, request_id="retry-me", latency_ms=10)
     before = snapshot(member)
     again = record(member, model, request_id="retry-me", latency_ms=10)
-    different = record(member, model, request_id="retry-me", input_tokens=9_999, reserved_tokens=5)
+    different = record(
+        member, model, request_id="retry-me", input_tokens=9_999, reservation_id=987_654_321
+    )
     assert first == again == different
     assert snapshot(member) == before
 
@@ -234,9 +243,7 @@ def test_the_same_request_id_is_separate_for_another_user(member, model):
         ({"cached_input_tokens": 1_001}, "cached input tokens (1001) cannot exceed input"),
         ({"reasoning_tokens": 501}, "reasoning tokens (501) cannot exceed output"),
         ({"status": "exploded"}, "status exploded is not one of success, error"),
-        ({"reserved_tokens": -1}, "reserved tokens and cost must be non-negative"),
-        ({"reserved_cost": Decimal("-0.01")}, "reserved tokens and cost must be non-negative"),
-        ({"cost": Decimal("-1")}, "cost must be non-negative"),
+        ({"reservation_id": 0}, "reservation_id must be a positive whole number"),
         ({"latency_ms": -1}, "latencies must be non-negative"),
         ({"request_id": "x" * 101}, "request id is longer than 100 characters"),
         ({"input_tokens": 2**31}, "out of range"),
@@ -313,6 +320,28 @@ def test_another_user_may_not_record_for_someone(member, model):
     )
     with pytest.raises(services.UsageError):
         record(member, model, as_user=AnonymousUser())
+    assert snapshot(member) == before
+
+
+@pytest.mark.parametrize("staff", [False, True], ids=["the-user", "staff"])
+def test_a_request_whose_credential_may_not_record_is_refused(member, model, staff):
+    """The user's own page or token without the recording permission, or staff: nobody but a
+    credential that may record (or the service context) reports token counts."""
+    caller = UserFactory(is_staff=True) if staff else member
+    before = snapshot(member)
+    with (
+        pytest.raises(services.UsageError) as refused,
+        transaction.atomic(),
+        rls.user_context(caller),
+    ):
+        services.usage_record(
+            user_id=member.id,
+            provider_id=model.provider_id,
+            model_id=model.id,
+            input_tokens=1,
+            output_tokens=1,
+        )
+    assert refused.value.code == services.FORBIDDEN
     assert snapshot(member) == before
 
 

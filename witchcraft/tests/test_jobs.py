@@ -80,7 +80,7 @@ def _defer(deferrer: PeriodicDeferrer, at: float, *names: str) -> None:
 # --- the schedules ----------------------------------------------------------------------------
 
 
-EVERY_MINUTE = ("refresh_usage_today",)
+EVERY_MINUTE = ("refresh_usage_today", "release_quota_reservations")
 
 
 def test_the_schedules_come_from_the_settings(settings):
@@ -89,6 +89,7 @@ def test_the_schedules_come_from_the_settings(settings):
     assert crons["monthly_maintenance"] == settings.MONTHLY_MAINTENANCE_CRON == "0 0 1 * *"
     assert crons["send_alert_mails"] == "*/10 * * * *"
     assert crons["refresh_usage_today"] == "* * * * *"
+    assert crons["release_quota_reservations"] == "* * * * *"
 
 
 @pytest.mark.parametrize(

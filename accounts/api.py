@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
 from accounts import login, recovery, services, tokens, twofactor
+from accounts.bearer import own_token, scoped
 from accounts.models import AccessToken, User
+from accounts.scopes import ACCOUNT, ALL, TOKENS_MANAGE
 from witchcraft import rls
 from witchcraft.api import ApiError
 from witchcraft.api_types import Line, ObjectInput, Text
@@ -60,8 +63,22 @@ class IssuedTokenOut(Schema):
 
 class TokenIn(ObjectInput):
     name: Line = Field(min_length=1, max_length=100)
-    scopes: list[Line] = Field(default_factory=list, max_length=20)
-    ttl_days: int | None = Field(None, ge=1, le=366, strict=True)
+    scopes: list[Line] = Field(
+        default_factory=list,
+        max_length=len(ALL),
+        description=(
+            "scopes of the new token, each one this token holds: "
+            + ", ".join(ALL)
+            + ". Absent or empty: this token's scopes."
+        ),
+    )
+    ttl_days: int | None = Field(
+        None,
+        ge=1,
+        le=settings.ACCESS_TOKEN_MAX_TTL_DAYS,
+        strict=True,
+        description="days of life (default: ACCESS_TOKEN_TTL_DAYS), never past this token's",
+    )
 
 
 class MeOut(Schema):
@@ -78,7 +95,17 @@ def _limit(request, action: str) -> None:
         raise ApiError(429, "Too many attempts; wait and try again.", details={"retry_after": wait})
 
 
-def _issue(user: User, *, name: str, scopes=(), ttl_days=None, request) -> IssuedTokenOut:
+TOKEN_REFUSAL_STATUS = {
+    "invalid": 422,
+    "forbidden": 403,
+    "conflict": 409,
+    "insufficient_scope": 403,
+}
+
+
+def _issue(
+    user: User, *, name: str, scopes=(), ttl_days=None, parent=None, request
+) -> IssuedTokenOut:
     with rls.user_context(user, ip=rls.client_ip(request)):
         try:
             issued = tokens.token_issue(
@@ -86,11 +113,16 @@ def _issue(user: User, *, name: str, scopes=(), ttl_days=None, request) -> Issue
                 name=name,
                 scopes=scopes,
                 ttl_days=ttl_days,
+                parent=parent,
                 user_agent=request.headers.get("User-Agent", ""),
             )
         except tokens.TokenError as refused:
-            status = {"invalid": 422, "forbidden": 403, "conflict": 409}.get(refused.code, 400)
-            raise ApiError(status, refused.message, details={"field": refused.field}) from None
+            raise ApiError(
+                TOKEN_REFUSAL_STATUS.get(refused.code, 400),
+                refused.message,
+                code=refused.code if refused.code == tokens.INSUFFICIENT_SCOPE else None,
+                details={"field": refused.field, **(refused.details or {})},
+            ) from None
     return IssuedTokenOut(token=issued.raw, token_info=TokenOut.model_validate(issued.token))
 
 
@@ -135,13 +167,19 @@ def login_token(request, payload: LoginIn):
     return Status(201, _issue(user, name=payload.token_name, request=request))
 
 
-@router.post("/auth/logout", response={204: None}, summary="Revoke the token of this request")
+@router.post(
+    "/auth/logout",
+    auth=own_token(),
+    response={204: None},
+    summary="Revoke the token of this request",
+    description="Any valid access token may revoke itself; it needs no scope.",
+)
 def logout_token(request):
     tokens.token_revoke(user_id=request.user.pk, token_id=request.access_token.pk)
     return Status(204, None)
 
 
-@router.get("/me", response=MeOut, summary="The signed-in user")
+@router.get("/me", auth=scoped(ACCOUNT), response=MeOut, summary="The signed-in user")
 def me(request):
     user = request.user
     return MeOut(
@@ -153,13 +191,25 @@ def me(request):
     )
 
 
-@router.get("/tokens", response=list[TokenOut], summary="Your access tokens (newest first)")
+@router.get(
+    "/tokens",
+    auth=scoped(TOKENS_MANAGE),
+    response=list[TokenOut],
+    summary="Your access tokens (newest first)",
+)
 def token_list(request):
     return list(AccessToken.objects.filter(user_id=request.user.pk).order_by("-created_at")[:50])
 
 
-@router.post("/tokens", response={201: IssuedTokenOut}, summary="Create an access token")
+@router.post(
+    "/tokens",
+    auth=scoped(TOKENS_MANAGE),
+    response={201: IssuedTokenOut},
+    summary="Create an access token",
+)
 def token_create(request, payload: TokenIn):
+    """The new token holds only scopes this token holds (403 `insufficient_scope` naming the
+    others) and expires no later than this token (an explicit `ttl_days` past it: 403)."""
     return Status(
         201,
         _issue(
@@ -167,12 +217,18 @@ def token_create(request, payload: TokenIn):
             name=payload.name,
             scopes=payload.scopes,
             ttl_days=payload.ttl_days,
+            parent=request.access_token,
             request=request,
         ),
     )
 
 
-@router.delete("/tokens/{token_id}", response={204: None}, summary="Revoke an access token")
+@router.delete(
+    "/tokens/{token_id}",
+    auth=scoped(TOKENS_MANAGE),
+    response={204: None},
+    summary="Revoke an access token",
+)
 def token_delete(request, token_id: int):
     get_object_or_404(AccessToken, pk=token_id, user_id=request.user.pk)  # 404 if not yours
     tokens.token_revoke(user_id=request.user.pk, token_id=token_id)

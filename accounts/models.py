@@ -152,6 +152,56 @@ class AccessToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+class ServiceCredential(models.Model):
+    """A staff-issued credential of the backend that calls the AI providers: it records usage
+    and reserves quota for the user each request names (accounts.service_credentials). Only its
+    SHA-256 is stored. Written only through SQL functions (accounts/sql/0011), read by staff."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(
+        max_length=16, help_text="the first characters, shown to tell credentials apart"
+    )
+    token_hash = models.CharField(max_length=64)
+    # Subset of accounts.scopes.SERVICE_SCOPES (a literal here: migrations copy it as written).
+    scopes = ArrayField(models.CharField(max_length=32))
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        db_table = "service_credentials"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token_hash"], name="service_credentials_token_hash_key"
+            ),
+            sha256_hex("service_credentials"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=F("created_at")),
+                name="service_credentials_expiry_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=~Q(name=""), name="service_credentials_name_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=Q(scopes__contained_by=["usage.read", "usage.record", "agents"])
+                & Q(scopes__len__gt=0),
+                name="service_credentials_scopes_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_by__isnull=True) | Q(revoked_at__isnull=False),
+                name="service_credentials_revoked_by_needs_revoked_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
 class _OneTimeToken(models.Model):
     """A single-use, expiring token mailed to a user; only its SHA-256 is stored."""
 

@@ -8,6 +8,11 @@ carries it.
 Issuing and revoking run in the caller's row-level-security context (a user manages their own
 tokens, admins may revoke anyone's). Authentication happens before anyone is known and goes
 through the SECURITY DEFINER function ``authenticate_access_token`` (accounts/sql/0008).
+
+A token holds scopes from one vocabulary (accounts.scopes) and lives at most
+``settings.ACCESS_TOKEN_MAX_TTL_DAYS`` (30 or fewer). A token that creates another (``parent``,
+POST /tokens) can give it only scopes it holds itself and no later expiry than its own, so a
+narrow or short-lived token can never mint a broader or longer-lived one.
 """
 
 from __future__ import annotations
@@ -15,39 +20,48 @@ from __future__ import annotations
 import functools
 import hashlib
 import ipaddress
-import re
 import secrets
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts import audit
+from accounts import scopes as vocabulary
 from accounts.models import AccessToken, User
 from witchcraft import db_errors, rls
 
 TOKEN_PREFIX = "wc_"  # noqa: S105 (a marker that makes leaked tokens easy to spot)
 PREFIX_LENGTH = 10  # stored and shown: "wc_" and the first 7 random characters
 MAX_ACTIVE_TOKENS = 50
-MAX_TTL_DAYS = 366
+MAX_TTL_DAYS = 30  # the ceiling of settings.ACCESS_TOKEN_MAX_TTL_DAYS (checked at start-up)
 NAME_MAX_LENGTH = 100
-MAX_SCOPES = 20
-SCOPE_PATTERN = re.compile(r"^[a-z][a-z0-9_.:-]{0,31}$")
+# TokenError.code of a token asking for more than the token creating it holds (answered 403).
+INSUFFICIENT_SCOPE = "insufficient_scope"
 # Longer than any token we issue; anything longer is refused before hashing.
 RAW_MAX_LENGTH = 200
 
 NAME_REQUIRED = "Give the token a name."
 NAME_TOO_LONG = f"A token name has at most {NAME_MAX_LENGTH} characters."
 NAME_INVALID = "A token name cannot contain line breaks or control characters."
-SCOPE_INVALID = (
-    "A scope is a lower-case word of at most 32 characters (letters, digits, '_', '.', ':', '-')."
+SCOPES_NOT_A_LIST = "Scopes are a list of scope names."
+SCOPE_UNKNOWN = "Unknown scope {scope}: a scope is one of " + ", ".join(vocabulary.ALL) + "."
+SCOPE_RECORD_REFUSED = (
+    "Tokens of an account cannot record usage on this deployment: the Witchcraft backend that"
+    " calls the AI providers records it with its service credential."
 )
-TOO_MANY_SCOPES = f"A token has at most {MAX_SCOPES} scopes."
-TTL_INVALID = f"A token lives between 1 and {MAX_TTL_DAYS} days."
+SCOPES_NOT_HELD = "A token can only give scopes it holds itself; this one does not hold {scopes}."
+TTL_INVALID = "A token lives between 1 and {max_days} days."
+TTL_PAST_PARENT = (
+    "A token cannot outlive the token that creates it, which expires at {expires} (UTC):"
+    " ask for fewer days."
+)
+PARENT_EXPIRED = "The token creating this one has expired."
+PARENT_OTHER_ACCOUNT = "A token can only create tokens for its own account."
 EMAIL_UNVERIFIED = "Confirm your email address before creating API tokens."
 ACCOUNT_INACTIVE = "This account cannot have API tokens."
 TOO_MANY_TOKENS = (
@@ -56,12 +70,26 @@ TOO_MANY_TOKENS = (
 
 
 class TokenError(db_errors.Refused):
-    """Issuing a token was refused. ``code`` says how to answer (``db_errors.INVALID`` 400,
-    ``FORBIDDEN`` 403, ``CONFLICT`` 409), ``field`` names the input at fault (or None)."""
+    """Issuing a token was refused. ``code`` says how to answer (``db_errors.INVALID`` 422,
+    ``FORBIDDEN`` 403, ``INSUFFICIENT_SCOPE`` 403, ``CONFLICT`` 409), ``field`` names the input
+    at fault (or None), ``details`` adds what the answer should carry (or None)."""
 
-    def __init__(self, code: str, message: str, *, field: str | None = None):
+    def __init__(
+        self, code: str, message: str, *, field: str | None = None, details: dict | None = None
+    ):
         super().__init__(code, message)
         self.field = field
+        self.details = details
+
+
+def ttl_invalid() -> str:
+    """The message for a lifetime out of range, with this deployment's cap."""
+    return TTL_INVALID.format(max_days=max_ttl_days())
+
+
+def max_ttl_days() -> int:
+    """The longest lifetime of a token on this deployment (never above MAX_TTL_DAYS)."""
+    return min(settings.ACCESS_TOKEN_MAX_TTL_DAYS, MAX_TTL_DAYS)
 
 
 @dataclass(frozen=True)
@@ -77,7 +105,9 @@ def digest(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
-def _clean_name(name: str) -> str:
+def clean_name(name: str) -> str:
+    """The token (or credential) name, trimmed; raises TokenError (field "name") when empty,
+    too long or holding control characters."""
     name = (name or "").strip()
     if not name:
         raise TokenError(db_errors.INVALID, NAME_REQUIRED, field="name")
@@ -88,35 +118,73 @@ def _clean_name(name: str) -> str:
     return name
 
 
-def _clean_scopes(scopes: Iterable[str]) -> list[str]:
-    cleaned = sorted(set(scopes or ()))
-    if len(cleaned) > MAX_SCOPES:
-        raise TokenError(db_errors.INVALID, TOO_MANY_SCOPES, field="scopes")
-    if not all(isinstance(scope, str) and SCOPE_PATTERN.match(scope) for scope in cleaned):
-        raise TokenError(db_errors.INVALID, SCOPE_INVALID, field="scopes")
-    return cleaned
+def _clean_scopes(scopes: Iterable[str] | None, *, parent: AccessToken | None) -> list[str]:
+    """The scopes to store: those asked for (none: the parent's, or the client app's default),
+    each from the vocabulary, usage.record only where user tokens may record, and none the
+    parent does not hold."""
+    if isinstance(scopes, str | bytes):
+        raise TokenError(db_errors.INVALID, SCOPES_NOT_A_LIST, field="scopes")
+    asked = list(scopes or ())
+    for scope in asked:
+        if not isinstance(scope, str) or scope not in vocabulary.ALL:
+            name = repr(audit.clean_text(scope, 40)) if isinstance(scope, str) else "(not text)"
+            raise TokenError(db_errors.INVALID, SCOPE_UNKNOWN.format(scope=name), field="scopes")
+    granted = None if parent is None else vocabulary.effective_scopes(parent.scopes)
+    if asked:
+        chosen = frozenset(asked)
+    else:
+        chosen = vocabulary.default_client_scopes() if granted is None else granted
+    if vocabulary.USAGE_RECORD in chosen - vocabulary.user_token_scopes():
+        raise TokenError(db_errors.FORBIDDEN, SCOPE_RECORD_REFUSED, field="scopes")
+    if granted is not None and (missing := vocabulary.ordered(chosen - granted)):
+        raise TokenError(
+            INSUFFICIENT_SCOPE,
+            SCOPES_NOT_HELD.format(scopes=", ".join(missing)),
+            field="scopes",
+            details={"not_held": missing, "granted": vocabulary.ordered(granted)},
+        )
+    return vocabulary.ordered(chosen)
 
 
-def _clean_ttl(ttl_days: int | None) -> int:
-    ttl = settings.ACCESS_TOKEN_TTL_DAYS if ttl_days is None else ttl_days
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_TTL_DAYS:
-        raise TokenError(db_errors.INVALID, TTL_INVALID, field="ttl_days")
-    return ttl
+def _expiry(ttl_days: int | None, *, parent: AccessToken | None, now: datetime) -> datetime:
+    """When the new token expires: ``ttl_days`` from now (default ACCESS_TOKEN_TTL_DAYS), at
+    most the deployment's cap, and never after the parent (a default is cut to it, an explicit
+    lifetime past it is refused)."""
+    explicit = ttl_days is not None
+    ttl = ttl_days if explicit else min(settings.ACCESS_TOKEN_TTL_DAYS, max_ttl_days())
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= max_ttl_days():
+        raise TokenError(db_errors.INVALID, ttl_invalid(), field="ttl_days")
+    expires_at = now + timedelta(days=ttl)
+    if parent is not None and expires_at > parent.expires_at:
+        if explicit:
+            limit = parent.expires_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+            raise TokenError(
+                db_errors.FORBIDDEN, TTL_PAST_PARENT.format(expires=limit), field="ttl_days"
+            )
+        expires_at = parent.expires_at
+    if expires_at <= now:  # the parent expired between its authentication and now
+        raise TokenError(db_errors.FORBIDDEN, PARENT_EXPIRED)
+    return expires_at
 
 
 def token_issue(
     *,
     user_id: int,
     name: str,
-    scopes: Iterable[str] = (),
+    scopes: Iterable[str] | None = (),
     ttl_days: int | None = None,
+    parent: AccessToken | None = None,
     user_agent: str = "",
 ) -> IssuedToken:
     """Issue a new token for the user; return it with its raw value (shown once).
 
-    Expires after ``ttl_days`` (default ``settings.ACCESS_TOKEN_TTL_DAYS``). Raises TokenError
-    and writes nothing when the account is unverified, inactive or deleted, the name or
-    scopes are invalid, or the user already has MAX_ACTIVE_TOKENS active tokens.
+    ``scopes`` come from accounts.scopes (none: the client app's default, or the parent's).
+    Expires after ``ttl_days`` (default ``settings.ACCESS_TOKEN_TTL_DAYS``, at most
+    ``ACCESS_TOKEN_MAX_TTL_DAYS``). ``parent`` is the token that authorizes the creation (the
+    API's; None from a signed-in page): the new token holds no scope it does not and expires no
+    later. Raises TokenError and writes nothing when the account is unverified, inactive or
+    deleted, the name, scopes or lifetime are refused, or the user already has
+    MAX_ACTIVE_TOKENS active tokens.
     """
     with transaction.atomic():
         account = (
@@ -128,16 +196,18 @@ def token_issue(
             raise TokenError(db_errors.FORBIDDEN, ACCOUNT_INACTIVE)
         if account["email_verified_at"] is None:
             raise TokenError(db_errors.FORBIDDEN, EMAIL_UNVERIFIED)
-        name = _clean_name(name)
-        scopes = _clean_scopes(scopes)
-        ttl = _clean_ttl(ttl_days)
+        if parent is not None and parent.user_id != user_id:
+            raise TokenError(db_errors.FORBIDDEN, PARENT_OTHER_ACCOUNT)
+        name = clean_name(name)
+        scopes = _clean_scopes(scopes, parent=parent)
+        now = timezone.now()
+        expires_at = _expiry(ttl_days, parent=parent, now=now)
         # Parallel requests of one user must not get past the limit together.
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
                 [f"access_tokens:user:{user_id}"],
             )
-        now = timezone.now()
         active = AccessToken.objects.filter(
             user_id=user_id, revoked_at__isnull=True, expires_at__gt=now
         ).count()
@@ -151,7 +221,7 @@ def token_issue(
             prefix=raw[:PREFIX_LENGTH],
             scopes=scopes,
             created_at=now,
-            expires_at=now + timedelta(days=ttl),
+            expires_at=expires_at,
         )
         audit.audit_event(
             audit.TOKEN_CREATED,
@@ -163,6 +233,7 @@ def token_issue(
                 "prefix": token.prefix,
                 "scopes": scopes,
                 "expires_at": token.expires_at.isoformat(),
+                **({"created_with_token": parent.pk} if parent is not None else {}),
             },
             user_agent=user_agent,
         )

@@ -2,6 +2,12 @@
 interactive docs at ``/api/v1/docs``). Each app contributes a router.
 
 One error shape for everything: ``{"error": {"code": ..., "message": ..., "details": ...}}``.
+
+Every operation is public (``auth=None``) or declares the one scope it needs
+(``auth=scoped(...)``, accounts.bearer); the default refuses every credential, so an operation
+that forgets is never open (and witchcraft/tests/test_api_scopes.py names it). The OpenAPI
+document shows each operation's scope under the ``bearerAuth`` scheme and as
+``x-required-scope``.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 
-from accounts.bearer import TierRateThrottle, token_required
+from accounts import scopes
+from accounts.bearer import InsufficientScope, ScopedBearer, TierRateThrottle, undeclared
 from witchcraft import db_errors
 
 logger = logging.getLogger(__name__)
@@ -44,13 +52,54 @@ class ApiError(HttpError):
         self.details = details
 
 
+SECURITY_SCHEME = "bearerAuth"
+
+
+class ScopedOpenAPISchema(OpenAPISchema):
+    """Ninja's document, with each operation's scope in its security requirement (ninja lists
+    none, under the auth class's name) and as ``x-required-scope``."""
+
+    def operation_security(self, operation):
+        result = []
+        for auth in operation.auth_callbacks:
+            if isinstance(auth, ScopedBearer):
+                result.append({SECURITY_SCHEME: [auth.scope] if auth.scope else []})
+                self.securitySchemes[SECURITY_SCHEME] = {
+                    **auth.openapi_security_schema,
+                    "description": SCOPES_DESCRIPTION,
+                }
+        return result or None
+
+    def operation_details(self, operation):
+        details = super().operation_details(operation)
+        scope = next((a.scope for a in operation.auth_callbacks if getattr(a, "scope", None)), None)
+        if scope is not None:
+            details["x-required-scope"] = scope
+            sentence = f"Requires the scope `{scope}`."
+            details["description"] = (
+                f"{details.get('description', '').strip()}\n\n{sentence}".strip()
+            )
+        return details
+
+
+SCOPES_DESCRIPTION = (
+    "An access token (`wc_...`) from `POST /auth/login`, `POST /tokens` or the tokens page, or a"
+    " service credential (`wcs_...`, staff-issued) with the header `Witchcraft-User: <user id>`."
+    " Scopes: "
+    + "; ".join(f"`{scope}`: {scopes.DESCRIPTIONS[scope]}" for scope in scopes.ALL)
+    + "."
+)
+
+
 class WitchcraftAPI(NinjaAPI):
     """The API, with the error answers every operation can give documented in its schema."""
 
     ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429)
 
-    def get_openapi_schema(self, *args, **kwargs):
-        schema = super().get_openapi_schema(*args, **kwargs)
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        schema = ScopedOpenAPISchema(self, path_prefix)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["Error"] = ERROR_SCHEMA
         for path_item in schema.get("paths", {}).values():
@@ -92,11 +141,12 @@ api = WitchcraftAPI(
     version="1",
     description=(
         "The Witchcraft client app's API. Authenticate with `Authorization: Bearer <token>` "
-        "(from `POST /auth/login` or the security page). Errors are "
+        "(from `POST /auth/login` or the tokens page). Each operation needs one scope (its "
+        "`x-required-scope`); a token without it gets 403 `insufficient_scope`. Errors are "
         '`{"error": {"code", "message", "details"}}`.'
     ),
     urls_namespace="api",
-    auth=token_required,
+    auth=undeclared(),
     throttle=[TierRateThrottle()],
 )
 
@@ -133,9 +183,27 @@ def _unauthorized(request, exc):
     return response
 
 
+@api.exception_handler(InsufficientScope)
+def _insufficient_scope(request, exc: InsufficientScope):
+    response = error_response(
+        request,
+        403,
+        exc.message,
+        code="insufficient_scope",
+        details={"required": exc.required, "granted": exc.granted},
+    )
+    challenge = 'Bearer error="insufficient_scope"'
+    response["WWW-Authenticate"] = (
+        f'{challenge}, scope="{exc.required}"' if exc.required else challenge
+    )
+    return response
+
+
 @api.exception_handler(Throttled)
 def _throttled(request, exc: Throttled):
-    response = error_response(request, 429, "Too many requests for your plan; slow down.")
+    response = error_response(
+        request, 429, "Too many requests for your plan (counted per account); slow down."
+    )
     response["Retry-After"] = str(exc.wait or 1)
     return response
 

@@ -266,7 +266,25 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "/me/"
 LOGOUT_REDIRECT_URL = "accounts:login"
 SESSION_ENGINE = "accounts.sessions"
-ACCESS_TOKEN_TTL_DAYS = env.int("ACCESS_TOKEN_TTL_DAYS", default=30)
+# API credentials (accounts.tokens, accounts.service_credentials, accounts.scopes). A token
+# lives at most ACCESS_TOKEN_MAX_TTL_DAYS (a deployment may lower it, never raise it past 30);
+# a value out of range refuses to start rather than being silently changed.
+ACCESS_TOKEN_MAX_TTL_DAYS = env.int("ACCESS_TOKEN_MAX_TTL_DAYS", default=30)
+ACCESS_TOKEN_TTL_DAYS = env.int("ACCESS_TOKEN_TTL_DAYS", default=min(30, ACCESS_TOKEN_MAX_TTL_DAYS))
+SERVICE_CREDENTIAL_MAX_TTL_DAYS = env.int("SERVICE_CREDENTIAL_MAX_TTL_DAYS", default=90)
+if not 1 <= ACCESS_TOKEN_MAX_TTL_DAYS <= 30:
+    raise ImproperlyConfigured("ACCESS_TOKEN_MAX_TTL_DAYS must be between 1 and 30 (days).")
+if not 1 <= ACCESS_TOKEN_TTL_DAYS <= ACCESS_TOKEN_MAX_TTL_DAYS:
+    raise ImproperlyConfigured(
+        f"ACCESS_TOKEN_TTL_DAYS must be between 1 and ACCESS_TOKEN_MAX_TTL_DAYS"
+        f" ({ACCESS_TOKEN_MAX_TTL_DAYS})."
+    )
+if not 1 <= SERVICE_CREDENTIAL_MAX_TTL_DAYS <= 366:
+    raise ImproperlyConfigured("SERVICE_CREDENTIAL_MAX_TTL_DAYS must be between 1 and 366 (days).")
+# Off: only a service credential of the backend that calls the AI providers records usage and
+# reserves quota (Witchcraft pays for the calls). On: users bring their own provider keys and
+# their own tokens may hold usage.record (the quota is a budget they set for themselves).
+USAGE_SELF_REPORTING = env.bool("USAGE_SELF_REPORTING", default=False)
 PASSWORD_RESET_TTL_MINUTES = 60
 EMAIL_VERIFICATION_TTL_HOURS = 48
 # Sign-in lockout (counted from audit_logs) and rate limits (cache, per client IP).
@@ -279,7 +297,7 @@ RATE_LIMITS = {  # action: (requests, seconds) per IP
     "password_reset": (10, 3600),
     "verification_resend": (5, 3600),
 }
-API_RATE_LIMITS = True  # per token, the plan's requests_per_minute
+API_RATE_LIMITS = True  # per account (all its credentials), the plan's requests_per_minute
 # Staff must use a second factor (TOTP) to reach the admin and the dashboard.
 STAFF_2FA_REQUIRED = env.bool("STAFF_2FA_REQUIRED", default=not DEBUG)
 OTP_TOTP_ISSUER = "Witchcraft"

@@ -84,7 +84,7 @@ def _columns_containing(needle: str) -> list[str]:
 
 def test_a_token_is_issued_hashed_with_a_visible_prefix_and_audited():
     user = _verified()
-    issued = _issue(user, name="CI runner", scopes=["usage:write", "usage:read"])
+    issued = _issue(user, name="CI runner", scopes=["agents", "usage.read"])
     raw, token = issued.raw, issued.token
     assert raw.startswith("wc_") and len(raw) >= 3 + 43  # 256 bits of URL-safe base64
     assert raw not in repr(issued)
@@ -92,7 +92,7 @@ def test_a_token_is_issued_hashed_with_a_visible_prefix_and_audited():
     assert stored.token_hash == hashlib.sha256(raw.encode()).hexdigest()
     assert stored.prefix == raw[:10]
     assert stored.name == "CI runner"
-    assert stored.scopes == ["usage:read", "usage:write"]
+    assert stored.scopes == ["usage.read", "agents"]  # in the vocabulary's order
     assert stored.expires_at - stored.created_at == timedelta(days=30)
     assert stored.last_used_at is None and stored.revoked_at is None
     [row] = AuditLog.objects.filter(user=user, event_type=audit.TOKEN_CREATED)
@@ -109,10 +109,10 @@ def test_the_lifetime_comes_from_settings_or_the_caller(settings):
     assert default.expires_at - default.created_at == timedelta(days=7)
     short = _issue(user, ttl_days=1).token
     assert short.expires_at - short.created_at == timedelta(days=1)
-    for ttl in (0, -1, 367, True, "30"):
+    for ttl in (0, -1, 31, 367, True, "30"):
         with pytest.raises(tokens.TokenError) as refused:
             _issue(user, ttl_days=ttl)
-        assert refused.value.message == tokens.TTL_INVALID
+        assert refused.value.message == tokens.TTL_INVALID.format(max_days=30)
 
 
 def test_an_unverified_account_cannot_create_tokens():
@@ -152,11 +152,15 @@ def test_a_bad_name_is_refused_and_nothing_written(name, message):
     assert not AuditLog.objects.filter(user=user, event_type=audit.TOKEN_CREATED).exists()
 
 
-@pytest.mark.parametrize("scopes", [["Usage"], ["a" * 33], [""], [f"s{i}" for i in range(21)]])
+@pytest.mark.parametrize(
+    "scopes", [["Usage"], ["a" * 33], [""], ["usage:read"], ["agents", "admin"], "account", [7]]
+)
 def test_bad_scopes_are_refused(scopes):
+    user = _verified()
     with pytest.raises(tokens.TokenError) as refused:
-        _issue(_verified(), scopes=scopes)
-    assert refused.value.field == "scopes"
+        _issue(user, scopes=scopes)
+    assert (refused.value.code, refused.value.field) == (db_errors.INVALID, "scopes")
+    assert not AccessToken.objects.filter(user=user).exists()
 
 
 def test_at_most_fifty_active_tokens():

@@ -39,7 +39,7 @@ USER_HEADER_INVALID = f"The header {USER_HEADER} must be a user id (a positive w
 NO_SUCH_USER = "No active account has that user id."
 STAFF_ACCOUNT = "A service credential cannot act for a staff account."
 NOT_A_SERVICE = f"Only a service credential may act for another user ({USER_HEADER})."
-OWN_TOKEN_ONLY = "Only an access token can revoke itself; staff revoke service credentials."
+SIGN_OUT_REFUSED = "Only an access token can revoke itself; staff revoke service credentials."
 UNDECLARED = "This operation declares no scope, so no credential may call it."
 
 
@@ -151,7 +151,7 @@ class ScopedBearer(HttpAuthBase):
             return None  # answered 401
         if self.own_token:
             if token is None:
-                raise CredentialRefused(403, "forbidden", OWN_TOKEN_ONLY)
+                raise CredentialRefused(403, "forbidden", SIGN_OUT_REFUSED)
         elif self.scope is None:
             raise InsufficientScope(None, request.scopes, UNDECLARED)
         else:

@@ -1,16 +1,19 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 
-from accounts import audit, staff, tokens
-from accounts.forms import UserChangeAdminForm, UserCreationAdminForm
+from accounts import audit, service_credentials, staff, tokens
+from accounts.forms import ServiceCredentialIssueForm, UserChangeAdminForm, UserCreationAdminForm
 from accounts.models import (
     AccessToken,
     AuditLog,
     EmailVerificationToken,
     PasswordResetToken,
+    ServiceCredential,
     User,
     UserProfile,
 )
@@ -165,6 +168,90 @@ class AccessTokenAdmin(admin.ModelAdmin):
             for pk, user_id in queryset.filter(revoked_at__isnull=True).values_list("pk", "user_id")
         )
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(ServiceCredential)
+class ServiceCredentialAdmin(admin.ModelAdmin):
+    """Staff issue (the add page: the raw value is shown once, on its answer, and stored
+    nowhere), list and revoke service credentials. Rows are never edited or deleted here: the
+    SQL functions that issue and revoke are the only writers, and they audit."""
+
+    list_display = (
+        "name",
+        "prefix",
+        "scope_list",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    list_filter = ("revoked_at", "expires_at", "created_at")
+    search_fields = ("name", "prefix", "created_by__email")
+    list_select_related = ("created_by", "revoked_by")
+    ordering = ("-created_at",)
+    exclude = ("token_hash",)
+    actions = ("revoke_selected",)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ServiceCredentialIssueForm(request.POST if request.method == "POST" else None)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Issue a service credential",
+        }
+        if form.is_bound and form.is_valid():
+            try:
+                issued = service_credentials.service_credential_issue(
+                    name=form.cleaned_data["name"],
+                    scopes=form.cleaned_data["scopes"],
+                    days=form.cleaned_data["days"],
+                    user_agent=audit.request_user_agent(request),
+                )
+            except service_credentials.ServiceCredentialError as refused:
+                form.add_error(
+                    refused.field if refused.field in form.fields else None, refused.message
+                )
+            else:
+                # Rendered, not redirected: the raw value must not wait in a session or a cookie.
+                response = TemplateResponse(
+                    request,
+                    "admin/accounts/servicecredential/issued.html",
+                    {**context, "title": "Service credential issued", "issued": issued},
+                )
+                add_never_cache_headers(response)
+                return response
+        return TemplateResponse(
+            request, "admin/accounts/servicecredential/issue.html", {**context, "form": form}
+        )
+
+    @admin.action(description="Revoke selected service credentials")
+    def revoke_selected(self, request, queryset):
+        user_agent = audit.request_user_agent(request)
+        try:
+            revoked = sum(
+                service_credentials.service_credential_revoke(
+                    credential_id=pk, user_agent=user_agent
+                )
+                for pk in queryset.filter(revoked_at__isnull=True).values_list("pk", flat=True)
+            )
+        except service_credentials.ServiceCredentialError as refused:
+            self.message_user(request, refused.message, messages.ERROR)
+            return
+        self.message_user(request, f"{revoked} service credential(s) revoked.", messages.SUCCESS)
 
 
 @admin.register(PasswordResetToken, EmailVerificationToken)

@@ -6,7 +6,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from accounts import timezones
+from accounts import scopes, timezones
 from accounts.models import User
 
 
@@ -132,3 +132,35 @@ class AccountDeleteForm(forms.Form):
         max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+def scope_choices(allowed) -> list[tuple[str, str]]:
+    """Checkbox choices for the scopes in ``allowed``, in the vocabulary's order, described."""
+    return [(s, f"{s} — {scopes.DESCRIPTIONS[s]}") for s in scopes.ALL if s in allowed]
+
+
+def days_field(*, label: str, most: int, initial: int) -> forms.IntegerField:
+    """A lifetime in days, 1 to ``most`` (a setting read when the form is made)."""
+    return forms.IntegerField(
+        label=label,
+        min_value=1,
+        max_value=most,
+        initial=initial,
+        help_text=f"At most {most} days.",
+    )
+
+
+class ServiceCredentialIssueForm(forms.Form):
+    """Staff issue a service credential (the admin): its name, scopes and lifetime."""
+
+    name = forms.CharField(
+        max_length=100, help_text="Which backend uses it, e.g. “AI gateway (production)”."
+    )
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        most = settings.SERVICE_CREDENTIAL_MAX_TTL_DAYS
+        self.fields["scopes"].choices = scope_choices(scopes.SERVICE_SCOPES)
+        self.fields["scopes"].initial = list(scopes.SERVICE_SCOPES)
+        self.fields["days"] = days_field(label="Lifetime (days)", most=most, initial=most)

@@ -30,7 +30,12 @@ def _signed_in(user: User, agent: str = "Firefox on Linux") -> Client:
 
 
 def _create_token(browser: Client, name: str = "laptop"):
-    return browser.post(reverse("accounts:token_create"), {"name": name})
+    """As the page's form sends it: the default scopes checked, the default lifetime."""
+    form = views.TokenForm()
+    return browser.post(
+        reverse("accounts:token_create"),
+        {"name": name, "scopes": form["scopes"].initial, "ttl_days": form["ttl_days"].initial},
+    )
 
 
 def _raw_token(response) -> str:

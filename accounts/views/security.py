@@ -15,6 +15,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts import devices, passwords, selectors, tokens
+from accounts import scopes as vocabulary
+from accounts.forms import days_field, scope_choices
 from witchcraft.selfservice import register_page, self_service
 
 register_page("accounts:security", "Security")
@@ -76,12 +78,29 @@ class PasswordChangeForm(_PageForm):
 
 
 class TokenForm(_PageForm):
+    """A new token: its name, the scopes it holds (by default the client app's) and its
+    lifetime (at most ACCESS_TOKEN_MAX_TTL_DAYS)."""
+
     id_prefix = "tk"
     name = forms.CharField(
         label="Token name",
         max_length=tokens.NAME_MAX_LENGTH,
         help_text="What it is for, e.g. “laptop” or “CI”.",
     )
+    scopes = forms.MultipleChoiceField(
+        label="What it may do",
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose at least one scope."},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].choices = scope_choices(vocabulary.user_token_scopes())
+        self.fields["scopes"].initial = vocabulary.ordered(vocabulary.default_client_scopes())
+        most = tokens.max_ttl_days()
+        self.fields["ttl_days"] = days_field(
+            label="Lifetime (days)", most=most, initial=min(settings.ACCESS_TOKEN_TTL_DAYS, most)
+        )
 
 
 def _user_agent(request) -> str:
@@ -118,7 +137,7 @@ def _tokens_page(request, *, token_form=None, issued=None):
             "token_form": token_form or TokenForm(),
             "can_create_tokens": request.user.email_verified_at is not None,
             "tokens_unverified": tokens.EMAIL_UNVERIFIED,
-            "token_ttl_days": settings.ACCESS_TOKEN_TTL_DAYS,
+            "token_max_ttl_days": tokens.max_ttl_days(),
             "issued": issued,
         },
     )
@@ -206,10 +225,12 @@ def token_create(request):
             issued = tokens.token_issue(
                 user_id=request.user.pk,
                 name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                ttl_days=form.cleaned_data["ttl_days"],
                 user_agent=_user_agent(request),
             )
         except tokens.TokenError as refused:
-            form.add_error("name" if refused.field == "name" else None, refused.message)
+            form.add_error(refused.field if refused.field in form.fields else None, refused.message)
         else:
             # Rendered, not redirected: the raw token must not wait in a session or a cookie.
             return _tokens_page(request, issued=issued)

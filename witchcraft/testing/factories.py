@@ -129,3 +129,18 @@ def api_member(*, tier: str | None = "free", email: str | None = None) -> User:
     with transaction.atomic(), rls.user_context(user):
         user.token = tokens.token_issue(user_id=user.pk, name="tests").raw
     return user
+
+
+def service_credential(*, scopes=None, staff: User | None = None, name: str = "AI backend"):
+    """A service credential issued by ``staff`` (default: a new staff member), holding
+    ``scopes`` (default: every service scope). The raw value is ``.raw``: send it as
+    ``Authorization: Bearer <raw>`` with ``Witchcraft-User: <user id>``; ``.credential`` is
+    the row."""
+    from django.db import transaction
+
+    from accounts import service_credentials
+    from witchcraft import rls
+
+    staff = staff or UserFactory(is_staff=True, password=None)
+    with transaction.atomic(), rls.service_context(actor=staff):
+        return service_credentials.service_credential_issue(name=name, scopes=scopes)

@@ -32,6 +32,7 @@ from accounts.models import (
     AccessToken,
     EmailVerificationToken,
     PasswordResetToken,
+    ServiceCredential,
     User,
     UserProfile,
 )
@@ -71,6 +72,8 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {
     "user_quotas":                ("owner admin", "",      "",            ""),
     "payment_history":            ("owner admin", "",      "",            ""),
     "usage_alerts":               ("owner admin", "",      "owner admin", ""),
+    # Owned by the staff member who issued it (created_by); written only by its SQL functions.
+    "service_credentials":        ("admin",       "",      "",            ""),
 }
 # fmt: on
 
@@ -196,11 +199,19 @@ STATEMENTS: dict[str, tuple[str, str, str]] = {
         "UPDATE usage_alerts SET acknowledged_at = clock_timestamp() WHERE user_id = %(a)s",
         "DELETE FROM usage_alerts WHERE user_id = %(a)s",
     ),
+    "service_credentials": (
+        "INSERT INTO service_credentials (name, prefix, token_hash, scopes, created_by_id,"
+        " created_at, expires_at) VALUES ('forged', 'wcs_new', %(new_hash)s, '{usage.record}',"
+        " %(a)s, now(), now() + interval '30 days')",
+        "UPDATE service_credentials SET revoked_at = NULL, expires_at = expires_at + interval"
+        " '1 year' WHERE created_by_id = %(a)s",
+        "DELETE FROM service_credentials WHERE created_by_id = %(a)s",
+    ),
 }
 
 
 def _owner_column(table: str) -> str:
-    return "id" if table == "users" else "user_id"
+    return {"users": "id", "service_credentials": "created_by_id"}.get(table, "user_id")
 
 
 @dataclass
@@ -272,6 +283,14 @@ def _rows_for(user: User, *, model: AIModel, tier: SubscriptionTier) -> tuple[in
         period_start=month_start,
         value_at_trigger=Decimal(80),
         limit_at_trigger=Decimal(100),
+    )
+    ServiceCredential.objects.create(
+        name="backend",
+        prefix="wcs_",
+        token_hash=_hex(),
+        scopes=["usage.record"],
+        created_by=user,
+        expires_at=now + timedelta(days=30),
     )
     return session.pk, message.pk
 
@@ -371,7 +390,7 @@ def _check_table(table: str, world: World) -> list[str]:
 
 def test_the_matrix_covers_every_protected_table():
     assert set(STATEMENTS) == set(EXPECTED)
-    assert len(EXPECTED) == 18
+    assert len(EXPECTED) == 19
 
 
 @pytest.mark.parametrize("table", list(EXPECTED))

@@ -31,6 +31,9 @@ TWO_FACTOR_ENABLED = "two_factor_enabled"
 TWO_FACTOR_DISABLED = "two_factor_disabled"
 RECOVERY_CODE_USED = "recovery_code_used"
 RECOVERY_CODES_REPLACED = "recovery_codes_replaced"
+# Written by the SQL functions that issue and revoke them (accounts/sql/0011), as 'warning'.
+SERVICE_CREDENTIAL_CREATED = "service_credential_created"
+SERVICE_CREDENTIAL_REVOKED = "service_credential_revoked"
 
 WARNING_EVENTS = {
     LOGIN_FAILED,
@@ -45,6 +48,8 @@ WARNING_EVENTS = {
     STAFF_FLAG_CHANGED,
     TOKEN_REVOKED,
     SESSION_REVOKED,
+    SERVICE_CREDENTIAL_CREATED,
+    SERVICE_CREDENTIAL_REVOKED,
 }
 CRITICAL_EVENTS = {LOGIN_LOCKED}
 # Keys whose values never reach the trail, whatever a caller passes.

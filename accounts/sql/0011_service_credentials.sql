@@ -59,7 +59,7 @@ BEGIN
     IF p_expires_at IS NULL OR p_expires_at <= pg_catalog.now() THEN
         RAISE EXCEPTION 'a service credential must expire in the future' USING ERRCODE = '22023';
     END IF;
-    INSERT INTO public.service_credentials (name, prefix, token_hash, scopes, created_by,
+    INSERT INTO public.service_credentials (name, prefix, token_hash, scopes, created_by_id,
                                             created_at, expires_at)
     VALUES (p_name, p_prefix, p_token_hash, p_scopes, v_staff, pg_catalog.now(), p_expires_at)
     RETURNING id INTO v_id;
@@ -94,7 +94,7 @@ DECLARE
     v_prefix text;
 BEGIN
     UPDATE public.service_credentials c
-       SET revoked_at = pg_catalog.now(), revoked_by = v_staff
+       SET revoked_at = pg_catalog.now(), revoked_by_id = v_staff
      WHERE c.id = p_credential_id AND c.revoked_at IS NULL
     RETURNING c.name, c.prefix INTO v_name, v_prefix;
     IF NOT FOUND THEN

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from ninja import Field, Query, Router, Schema, Status
 from pydantic import ValidationInfo, field_validator
 
+from accounts import scopes
+from accounts.bearer import require_scope, scoped
 from agents import selectors, services
 from usage.schemas import ClientCost, ClientReservation
 from usage.services import UsageError
@@ -32,7 +34,9 @@ from witchcraft.api_types import (
     json_value,
 )
 
-router = Router(tags=["agents"])
+# Every operation needs the agents scope; an assistant message that carries usage also needs
+# usage.record (message_add).
+router = Router(tags=["agents"], auth=scoped(scopes.AGENTS))
 
 MAX_CONTENT = 100_000  # characters of a message
 STATUS_OF = {"invalid": 422, "not_found": 404, "forbidden": 403, "conflict": 409}
@@ -240,8 +244,11 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except (services.AgentError, UsageError) as refused:
-        # record_ai_usage words its refusals to name the fault; they concern the usage.
+        # record_ai_usage words its refusals to name the fault; they concern the usage (and
+        # name its field when it is the reservation).
         field = getattr(refused, "field", "usage")
+        if isinstance(refused, UsageError) and refused.column:
+            field = f"usage.{refused.column}"
         details = None if field is None else [{"field": field, "message": refused.message}]
         raise ApiError(STATUS_OF.get(refused.code, 400), refused.message, details=details) from None
 
@@ -286,10 +293,13 @@ def message_add(request, session_id: int, payload: MessageIn):
     that produced it: recorded with the message, in one transaction, and added to the
     session's totals. Retrying (the same message with the same `usage.request_id`) returns the
     message recorded the first time (200) and writes nothing; a `request_id` recorded for
-    anything else is a conflict (409). An ended session takes no messages (409)."""
+    anything else is a conflict (409). An ended session takes no messages (409). A message
+    with `usage` needs the scope `usage.record` too (403 `insufficient_scope`); the usage is
+    priced by the server and may name the `reservation_id` it settles."""
     data = payload.model_dump(exclude={"usage"})
     usage = None
     if payload.usage is not None:
+        require_scope(request, scopes.USAGE_RECORD)
         usage = services.MessageUsage(
             **payload.usage.model_dump(exclude={"cost", "reserved_tokens", "reserved_cost"})
         )

@@ -11,6 +11,8 @@ from typing import Any
 
 from ninja import Field, Router, Schema
 
+from accounts import scopes
+from accounts.bearer import scoped
 from billing import selectors, services
 from witchcraft.api import ApiError
 from witchcraft.api_types import Money, StrictInput, Tokens
@@ -87,7 +89,12 @@ class TierOut(Schema):
     features: dict[str, Any]
 
 
-@router.get("/quota", response=QuotaOut, summary="Your limits and use this period")
+@router.get(
+    "/quota",
+    auth=scoped(scopes.USAGE_READ),
+    response=QuotaOut,
+    summary="Your limits and use this period",
+)
 def quota_get(request):
     """Limits, use, what is left and the percentage used, for tokens and cost (US dollars), in
     the current period (a UTC calendar month). 404 when the account has no quota."""
@@ -113,6 +120,7 @@ def quota_get(request):
 
 @router.post(
     "/quota/consume",
+    auth=scoped(scopes.USAGE_RECORD),
     response=ConsumeOut,
     summary="Reserve an estimate before an AI call",
     openapi_extra={

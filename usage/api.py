@@ -17,6 +17,8 @@ from typing import Any
 
 from ninja import Query, Router, Status
 
+from accounts import scopes
+from accounts.bearer import scoped
 from usage import selectors, services
 from usage.schemas import (
     MICRO_DOLLAR,
@@ -64,6 +66,7 @@ def _totals(totals: selectors.UsageTotals) -> dict[str, Any]:
 
 @router.post(
     "/usage",
+    auth=scoped(scopes.USAGE_RECORD),
     response={200: UsageOut, 201: UsageOut},
     summary="Record one AI request",
 )
@@ -98,6 +101,7 @@ def usage_create(request, payload: UsageIn):
 
 @router.post(
     "/usage/batch",
+    auth=scoped(scopes.USAGE_RECORD),
     response=UsageBatchOut,
     exclude_none=True,
     summary="Record up to 1,000 AI requests at once",
@@ -133,7 +137,12 @@ def usage_batch(request, payload: UsageBatchIn):
     }
 
 
-@router.get("/usage/summary", response=SummaryOut, summary="Your activity per UTC day")
+@router.get(
+    "/usage/summary",
+    auth=scoped(scopes.USAGE_READ),
+    response=SummaryOut,
+    summary="Your activity per UTC day",
+)
 def usage_summary(request, days: int = Query(30, ge=1, le=366)):
     """One item per UTC day of the `days` days ending today, oldest first, idle days
     included: requests, failures, tokens, cost, agent sessions started, messages."""
@@ -150,6 +159,7 @@ def usage_summary(request, days: int = Query(30, ge=1, le=366)):
 
 @router.get(
     "/usage/daily",
+    auth=scoped(scopes.USAGE_READ),
     response=DailyOut,
     by_alias=True,
     summary="Your usage per UTC day, provider and model",
@@ -182,7 +192,12 @@ def usage_daily(request, filters: Query[DailyQuery]):
     return {"date_from": date_from, "date_to": date_to, "items": items}
 
 
-@router.get("/usage/monthly", response=list[MonthlyItemOut], summary="Your usage per UTC month")
+@router.get(
+    "/usage/monthly",
+    auth=scoped(scopes.USAGE_READ),
+    response=list[MonthlyItemOut],
+    summary="Your usage per UTC month",
+)
 def usage_monthly(request, limit: int = Query(24, ge=1, le=120)):
     """Your latest `limit` months, newest first."""
     rows = selectors.usage_monthly_for_user(user_id=request.user.pk, limit=limit)

@@ -66,6 +66,7 @@ def usage_record(
     reservation_id: int | None = None,
     metadata: dict[str, Any] | None = None,
     created_at: datetime | None = None,
+    cost: Decimal | None = None,
 ) -> int:
     """Record one AI request; return its usage id.
 
@@ -73,11 +74,13 @@ def usage_record(
     daily and monthly roll-ups, books the quota (the actual amount minus what the reservation
     ``reservation_id`` of ``billing.services.quota_consume`` held, which it settles) and raises
     quota alerts. A ``request_id`` recorded before returns the first record's id and changes
-    nothing, so a client may retry safely. ``created_at`` places the row in time and is for the
-    service context only (imports, demo data, tests).
+    nothing, so a client may retry safely. ``created_at`` places the row in time and ``cost``
+    overrides the catalog's price (what a provider really billed, for imported history); both
+    are for the service context only (imports, demo data, tests), never a client's.
 
     Raises UsageError: ``invalid`` (bad input, nothing written), ``forbidden`` (the caller may
-    not record for the user, or set ``created_at`` outside the service context), ``not_found``
+    not record for the user, or set ``created_at`` or ``cost`` outside the service context),
+    ``not_found``
     (the reservation is not the user's), ``conflict`` (the agent message already has a usage
     record; the reservation was settled or has expired).
     """
@@ -93,7 +96,7 @@ def usage_record(
             " p_error_code => %s::text, p_agent_session_id => %s::bigint,"
             " p_agent_message_id => %s::bigint, p_reservation_id => %s::bigint,"
             " p_metadata => %s::jsonb,"
-            " p_created_at => %s::timestamptz),"
+            " p_created_at => %s::timestamptz, p_cost => %s::numeric),"
             " current_setting('app.alerts_raised', true) = 'true'",
             [
                 user_id,
@@ -113,6 +116,7 @@ def usage_record(
                 reservation_id,
                 json.dumps(metadata or {}),
                 created_at,
+                cost,
             ],
         )
         usage_id, alerts_raised = cursor.fetchone()

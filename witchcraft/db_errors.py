@@ -47,7 +47,10 @@ CONFLICT = "conflict"  # 409
 
 
 class Refused(Exception):
-    """A SQL function refused the call; ``code`` says how to answer, ``message`` why."""
+    """A SQL function refused the call; ``code`` says how to answer, ``message`` why, and
+    ``column`` the input at fault when the function named it (RAISE ... USING COLUMN)."""
+
+    column: str | None = None
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -73,10 +76,11 @@ def refusal(
         return error_class(FORBIDDEN, forbidden)
     if state in (INVALID_PARAMETER, NUMERIC_OUT_OF_RANGE):
         return error_class(INVALID, message(exc))
-    if state == REFUSED_NOT_FOUND:
-        return error_class(NOT_FOUND, message(exc))
-    if state == REFUSED_CONFLICT:
-        return error_class(CONFLICT, message(exc))
+    if state in (REFUSED_NOT_FOUND, REFUSED_CONFLICT):
+        refused = error_class(NOT_FOUND if state == REFUSED_NOT_FOUND else CONFLICT, message(exc))
+        cause = exc.__cause__ if isinstance(exc, DatabaseError) else exc
+        refused.column = getattr(getattr(cause, "diag", None), "column_name", None)
+        return refused
     if state == FOREIGN_KEY_VIOLATION and unknown_reference:
         return error_class(INVALID, unknown_reference)
     if state == UNIQUE_VIOLATION and conflict:

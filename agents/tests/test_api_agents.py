@@ -37,6 +37,14 @@ def _no_rate_limit(settings):
     settings.API_RATE_LIMITS = False
 
 
+@pytest.fixture(autouse=True)
+def _self_reporting(settings):
+    """Assistant messages carry usage through the user's own token here (a deployment with
+    USAGE_SELF_REPORTING); the default deployment and the service credential's path are tested
+    in usage/tests/test_api_reservations.py."""
+    settings.USAGE_SELF_REPORTING = True
+
+
 class Caller:
     """The Django test client speaking JSON with one bearer token."""
 
@@ -282,7 +290,7 @@ def test_a_request_id_reused_elsewhere_or_differently_is_a_conflict(api, where, 
 
 def test_a_request_id_of_a_plain_usage_record_is_a_conflict(api, me):
     model = catalog_model()
-    with transaction.atomic(), rls.user_context(me):
+    with transaction.atomic(), rls.user_context(me, may_record=True):
         usage_services.usage_record(
             user_id=me.pk,
             provider_id=model.provider_id,
@@ -324,7 +332,7 @@ def test_a_usage_refused_by_the_database_writes_nothing(api, me):
     quota = UserQuota.objects.get(user=me)
     response = api.post(
         f"/sessions/{sid}/messages",
-        {"role": "assistant", "content": "a", "usage": _usage(cost="9999")},
+        {"role": "assistant", "content": "a", "usage": _usage(output_tokens=10_000_000)},
     )
     assert _fields(_error(response, 422, "validation_error")) == ["usage"]
     assert _written() == before
@@ -559,13 +567,15 @@ MESSAGE_CASES = [
         {"role": "assistant", "content": "x", "usage": _usage(reasoning_tokens=201)},
         "usage.reasoning_tokens",
     ),
-    ({"role": "assistant", "content": "x", "usage": _usage(cost=-1)}, "usage.cost"),
-    ({"role": "assistant", "content": "x", "usage": _usage(cost="1e9")}, "usage.cost"),
-    ({"role": "assistant", "content": "x", "usage": _usage(cost="0.0000001")}, "usage.cost"),
+    ({"role": "assistant", "content": "x", "usage": _usage(cost="0")}, "usage.cost"),
+    (
+        {"role": "assistant", "content": "x", "usage": _usage(reservation_id=0)},
+        "usage.reservation_id",
+    ),
     ({"role": "assistant", "content": "x", "usage": _usage(status="fine")}, "usage.status"),
     ({"role": "assistant", "content": "x", "usage": _usage(latency_ms=-1)}, "usage.latency_ms"),
     (
-        {"role": "assistant", "content": "x", "usage": _usage(reserved_tokens=-1)},
+        {"role": "assistant", "content": "x", "usage": _usage(reserved_tokens=1)},
         "usage.reserved_tokens",
     ),
     ({"role": "assistant", "content": "x", "usage": _usage(provider="acme")}, "usage.model"),
@@ -886,7 +896,7 @@ def test_a_reply_with_usage_and_a_usage_record_for_its_session_do_not_deadlock()
 
     def work(i: int) -> None:
         for n in range(rounds):
-            with transaction.atomic(), rls.user_context(user):
+            with transaction.atomic(), rls.user_context(user, may_record=True):
                 if i % 2:
                     services.message_add(
                         user_id=user.pk,
@@ -922,7 +932,7 @@ def test_concurrent_retries_of_one_reply_record_it_once():
     results: list[tuple[int, bool]] = []
 
     def work(i: int) -> None:
-        with transaction.atomic(), rls.user_context(user):
+        with transaction.atomic(), rls.user_context(user, may_record=True):
             message, created = services.message_add(
                 user_id=user.pk,
                 session_id=session.pk,

@@ -50,7 +50,7 @@ def counters(session: AgentSession) -> dict:
 
 def _record(user, session=None, message=None, **fields) -> int:
     model = catalog_model()
-    with transaction.atomic(), rls.user_context(user):
+    with transaction.atomic(), rls.user_context(user, may_record=True):
         return usage_services.usage_record(
             user_id=user.id,
             provider_id=model.provider_id,

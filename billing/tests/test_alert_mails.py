@@ -29,7 +29,7 @@ def limit() -> int:
 
 
 def _consume(user, tokens):
-    with transaction.atomic(), rls.user_context(user):
+    with transaction.atomic(), rls.user_context(user, may_record=True):
         return quota_consume(user_id=user.pk, tokens=tokens, cost=Decimal(0))
 
 

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 
-from billing.models import SubscriptionTier, UsageAlert, UserQuota
+from billing.models import QuotaReservation, SubscriptionTier, UsageAlert, UserQuota
 from witchcraft.testing.factories import api_member
 
 pytestmark = pytest.mark.django_db
@@ -19,6 +19,13 @@ pytestmark = pytest.mark.django_db
 def _no_rate_limit(settings):
     """The free plan allows 10 requests a minute; the 429 test turns the limit back on."""
     settings.API_RATE_LIMITS = False
+
+
+@pytest.fixture(autouse=True)
+def _self_reporting(settings):
+    """Reserved through the user's own token (a deployment with USAGE_SELF_REPORTING); the
+    service credential's path is tested in usage/tests/test_api_reservations.py."""
+    settings.USAGE_SELF_REPORTING = True
 
 
 def member(tier: str | None = "free"):
@@ -109,11 +116,15 @@ def test_a_token_reads_only_its_own_users_quota(client, alice, bob):
 def test_a_reservation_within_the_limits_is_taken(client, alice):
     response = consume(client, alice.token, tokens=4_000, cost="0.25")
     assert response.status_code == 200
-    assert response.json() == {
+    reservation = QuotaReservation.objects.get(user=alice)
+    body = response.json()
+    expires_at = datetime.fromisoformat(body["reservation"].pop("expires_at"))
+    assert abs(expires_at - reservation.expires_at) < timedelta(milliseconds=1)
+    assert body == {
         "allowed": True,
         "tokens_remaining": 96_000,
         "cost_remaining": "0.750000",
-        "reservation": {"tokens": 4_000, "cost": "0.250000"},
+        "reservation": {"id": reservation.pk, "tokens": 4_000, "cost": "0.250000"},
     }
     assert used(alice) == (4_000, Decimal("0.25"))
 
@@ -223,8 +234,7 @@ def test_the_client_flow_books_only_the_actual_amount(client, alice):
             "model": "gpt-5-mini",
             "input_tokens": 1_000,
             "output_tokens": 500,
-            "reserved_tokens": reservation["tokens"],
-            "reserved_cost": reservation["cost"],
+            "reservation_id": reservation["id"],
         },
         content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {alice.token}",

@@ -2,7 +2,7 @@
 -- 0006_recording_fast_path.sql for the second record_ai_usage and record_ai_usage_batch.
 DROP FUNCTION IF EXISTS public.record_ai_usage(
     bigint, integer, integer, integer, integer, text, integer, integer, integer, integer, text,
-    text, bigint, bigint, bigint, jsonb, timestamptz);
+    text, bigint, bigint, bigint, jsonb, timestamptz, numeric);
 DROP FUNCTION IF EXISTS public.record_ai_usage_batch(bigint, jsonb);
 DROP TYPE IF EXISTS public.ai_usage_batch_row;
 ALTER TABLE public.ai_usage_requests DROP COLUMN IF EXISTS reservation_id;

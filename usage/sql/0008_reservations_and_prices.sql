@@ -5,7 +5,9 @@
 -- * the caller must be allowed to record for the user (auth.may_record_for: the service
 --   context, or the user's own request whose credential may record; billing/sql/0007);
 -- * the client's cost is gone: every request is priced from the catalog's prices of its model
---   (copied onto the row as before); a batch record that sends `cost` is refused;
+--   (copied onto the row as before); a batch record that sends `cost` is refused. Only the
+--   service context may still give record_ai_usage a cost (p_cost, now its last parameter):
+--   an operator importing history with what the provider really billed, like p_created_at;
 -- * the client's reserved_tokens / reserved_cost are gone: a record names the reservation
 --   check_and_consume_quota granted (reservation_id) and the quota is charged the actual amount
 --   minus what that reservation really held, once. A made-up or foreign reservation is
@@ -75,7 +77,8 @@ CREATE OR REPLACE FUNCTION public.record_ai_usage(
     p_agent_message_id bigint DEFAULT NULL,
     p_reservation_id bigint DEFAULT NULL,
     p_metadata jsonb DEFAULT '{}',
-    p_created_at timestamptz DEFAULT NULL
+    p_created_at timestamptz DEFAULT NULL,
+    p_cost numeric DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
     SET plan_cache_mode = force_generic_plan  -- see the top of this file
@@ -108,6 +111,13 @@ BEGIN
     PERFORM auth.require_record_for(p_user_id);
     IF p_created_at IS NOT NULL AND NOT auth.is_service() THEN
         RAISE EXCEPTION 'only the service context may set p_created_at' USING ERRCODE = '42501';
+    END IF;
+    IF p_cost IS NOT NULL AND NOT auth.is_service() THEN
+        RAISE EXCEPTION 'only the service context may set p_cost: the catalog prices requests'
+            USING ERRCODE = '42501';
+    END IF;
+    IF p_cost < 0 THEN
+        RAISE EXCEPTION 'cost must be non-negative, got %', p_cost USING ERRCODE = '22023';
     END IF;
     v_created_at := coalesce(p_created_at, now());
 
@@ -227,14 +237,16 @@ BEGIN
         SELECT r.* INTO v_reservation
           FROM public.quota_reservations r WHERE r.id = p_reservation_id FOR UPDATE;
         IF NOT FOUND OR v_reservation.user_id IS DISTINCT FROM p_user_id THEN
-            RAISE EXCEPTION 'reservation % not found', p_reservation_id USING ERRCODE = 'WC404';
+            RAISE EXCEPTION 'reservation % not found', p_reservation_id
+                USING ERRCODE = 'WC404', COLUMN = 'reservation_id';
         ELSIF v_reservation.settled_at IS NOT NULL THEN
             RAISE EXCEPTION 'reservation % was already settled by request_id %', p_reservation_id,
-                quote_literal(v_reservation.request_id) USING ERRCODE = 'WC409';
+                quote_literal(v_reservation.request_id)
+                USING ERRCODE = 'WC409', COLUMN = 'reservation_id';
         ELSIF v_reservation.released_at IS NOT NULL OR v_reservation.expires_at <= now() THEN
             RAISE EXCEPTION 'reservation % expired at % and its hold was given back: record the '
                 'usage without reservation_id', p_reservation_id, v_reservation.expires_at
-                USING ERRCODE = 'WC409';
+                USING ERRCODE = 'WC409', COLUMN = 'reservation_id';
         END IF;
         UPDATE public.quota_reservations AS r
            SET settled_at = now(), usage_id = v_usage_id, request_id = v_request_id
@@ -247,10 +259,11 @@ BEGIN
 
     -- 4. The usage row, priced from the catalog.
     v_total := p_input_tokens::bigint + p_output_tokens;
-    v_cost := round(
+    v_cost := round(coalesce(
+        p_cost,
         ((p_input_tokens - v_cached)::numeric * v_model.input_price_per_million
          + v_cached::numeric * v_model.cached_input_price_per_million
-         + p_output_tokens::numeric * v_model.output_price_per_million) / 1000000, 6);
+         + p_output_tokens::numeric * v_model.output_price_per_million) / 1000000), 6);
     v_success := CASE WHEN v_status = 'success' THEN 1 ELSE 0 END;
     v_latency_count := CASE WHEN p_latency_ms IS NULL THEN 0 ELSE 1 END;
 
@@ -342,10 +355,10 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.record_ai_usage(
     bigint, integer, integer, integer, integer, text, integer, integer, integer, integer, text,
-    text, bigint, bigint, bigint, jsonb, timestamptz) FROM PUBLIC;
+    text, bigint, bigint, bigint, jsonb, timestamptz, numeric) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.record_ai_usage(
     bigint, integer, integer, integer, integer, text, integer, integer, integer, integer, text,
-    text, bigint, bigint, bigint, jsonb, timestamptz) TO witchcraft_app;
+    text, bigint, bigint, bigint, jsonb, timestamptz, numeric) TO witchcraft_app;
 
 CREATE OR REPLACE FUNCTION public.record_ai_usage_batch(p_user_id bigint, p_records jsonb)
 RETURNS TABLE(

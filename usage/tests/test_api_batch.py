@@ -34,6 +34,13 @@ def _no_rate_limit(settings):
     settings.API_RATE_LIMITS = False
 
 
+@pytest.fixture(autouse=True)
+def _self_reporting(settings):
+    """Recorded through the user's own token (a deployment with USAGE_SELF_REPORTING); the
+    service credential's path is tested in test_api_reservations.py."""
+    settings.USAGE_SELF_REPORTING = True
+
+
 def member(tier: str | None = "pro"):
     """A verified user with a quota (pro: 5,000,000 tokens, $15; None: no quota) and a token."""
     return api_member(tier=tier)
@@ -147,16 +154,30 @@ def test_a_thousand_records_are_recorded_set_wise(client, alice, django_assert_m
     )
 
 
-def test_reservations_are_released_once_for_the_whole_batch(client, alice):
+def test_reservations_are_settled_once_for_the_whole_batch(client, alice):
     UserQuota.objects.filter(user=alice).update(tokens_used=10_000, cost_used=Decimal("1"))
-    records = [
-        make_record(n, reserved_tokens=1_000, reserved_cost="0.1", cost="0.01") for n in range(5)
+    reservations = [
+        client.post(
+            "/api/v1/quota/consume",
+            {"tokens": 1_000, "cost": "0.1"},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {alice.token}",
+        ).json()["reservation"]["id"]
+        for _ in range(5)
     ]
-    assert send(client, records, alice.token).status_code == 200
-    tokens_recorded = sum(r["input_tokens"] + r["output_tokens"] for r in records)
+    assert UserQuota.objects.get(user=alice).tokens_used == 15_000
+    records = [make_record(n, reservation_id=reservations[n]) for n in range(5)]
+    answer = send(client, records, alice.token).json()
+    assert answer["recorded"] == 5, answer
+    stored = AIUsageRequest.objects.filter(user=alice)
     quota = UserQuota.objects.get(user=alice)
-    assert quota.tokens_used == 10_000 + tokens_recorded - 5_000
-    assert quota.cost_used == Decimal("1") + Decimal("0.05") - Decimal("0.5")
+    assert quota.tokens_used == 10_000 + sum(row.total_tokens for row in stored)
+    assert quota.cost_used == Decimal("1") + sum(row.cost for row in stored)
+    assert sorted(stored.values_list("reservation_id", flat=True)) == sorted(reservations)
+    # The same batch again: five duplicates, nothing settled or charged twice.
+    again = send(client, records, alice.token).json()
+    assert again["duplicates"] == 5, again
+    assert UserQuota.objects.get(user=alice).tokens_used == quota.tokens_used
 
 
 def test_a_batch_raises_the_quota_alerts_it_reaches(client):
@@ -330,7 +351,7 @@ def test_records_must_be_a_list_of_objects(client, alice):
 
 
 def batch(user, records, *, as_user=None):
-    with transaction.atomic(), rls.user_context(as_user or user):
+    with transaction.atomic(), rls.user_context(as_user or user, may_record=True):
         return services.usage_record_batch(user_id=user.id, records=records)
 
 
@@ -342,7 +363,7 @@ def test_the_function_refuses_wrong_types_record_by_record(alice):
             make_record(1, input_tokens="12"),
             make_record(2, input_tokens=1.5),
             make_record(3, request_id=7),
-            make_record(4, cost="a lot"),
+            make_record(4, cost="0"),
             make_record(5, metadata=[1]),
             make_record(6, status=3),
             make_record(7, model_id=-2, model=None),

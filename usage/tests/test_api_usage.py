@@ -12,6 +12,7 @@ from accounts.models import AccessToken
 from agents.models import AgentSession
 from billing.models import UserQuota
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, AIUsageRequest
+from usage.schemas import COST_REFUSED, RESERVED_REFUSED
 from witchcraft import rls
 from witchcraft.testing.factories import (
     AgentMessageFactory,
@@ -27,6 +28,14 @@ pytestmark = pytest.mark.django_db
 def _no_rate_limit(settings):
     """The free plan allows 10 requests a minute; the 429 test turns the limit back on."""
     settings.API_RATE_LIMITS = False
+
+
+@pytest.fixture(autouse=True)
+def _self_reporting(settings):
+    """These tests record through the user's own token (a deployment where users bring their
+    own provider keys); the service credential's path and the default deployment, where a
+    user's token may not record, are tested in test_api_reservations.py."""
+    settings.USAGE_SELF_REPORTING = True
 
 
 def member(email: str | None = None):
@@ -109,17 +118,38 @@ def test_a_record_is_written_with_its_rollups_and_quota(client, alice):
     assert UserQuota.objects.get(user=alice).tokens_used == 1_500
 
 
-def test_amounts_finer_than_a_micro_dollar_are_refused(client, alice):
-    """Money is numeric(12,6): a finer amount is a 422 naming the field, never rounded."""
-    response = post(client, "/usage", record(cost="0.000005" + "5" * 40), alice.token)
+@pytest.mark.parametrize("cost", ["0", "0.000006", 0, None])
+def test_a_cost_sent_by_the_client_is_refused(client, alice, cost):
+    """5M input + 5M output tokens of gpt-5 cost $56.25 at the catalog's prices, whatever the
+    client says: a cost in the body is a 422 naming it, and nothing is written."""
+    body = record(model="gpt-5", input_tokens=5_000_000, output_tokens=5_000_000, cost=cost)
+    response = post(client, "/usage", body, alice.token)
     assert response.status_code == 422, response.content
-    assert response.json()["error"]["details"][0]["field"] == "cost"
-    response = post(client, "/usage", record(cost="0.000006"), alice.token)
+    error = response.json()["error"]
+    assert error["details"] == [{"field": "cost", "message": COST_REFUSED}]
+    assert written(alice)["rows"] == 0
+    del body["cost"]
+    response = post(client, "/usage", body, alice.token)
     assert response.status_code == 201, response.content
-    assert response.json()["cost"] == "0.000006"
+    # (5M * $1.25 + 5M * $10.00) / 1M, the catalog's gpt-5 prices.
+    assert response.json()["cost"] == "56.250000"
+    row = AIUsageRequest.objects.get(pk=response.json()["id"])
+    assert (row.input_price_per_million, row.output_price_per_million) == (
+        Decimal("1.25"),
+        Decimal("10"),
+    )
+    assert UserQuota.objects.get(user=alice).cost_used == Decimal("56.25")
 
 
-def test_a_model_can_be_named_by_id_and_an_explicit_cost_wins(client, alice):
+@pytest.mark.parametrize("field", ["reserved_tokens", "reserved_cost"])
+def test_the_old_reservation_fields_are_refused_naming_them(client, alice, field):
+    response = post(client, "/usage", record(**{field: 10_000_000}), alice.token)
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["details"] == [{"field": field, "message": RESERVED_REFUSED}]
+    assert written(alice)["rows"] == 0
+
+
+def test_a_model_can_be_named_by_id(client, alice):
     model = catalog_model("claude-haiku-4-5")
     response = post(
         client,
@@ -130,16 +160,16 @@ def test_a_model_can_be_named_by_id_and_an_explicit_cost_wins(client, alice):
             "model_id": model.id,
             "input_tokens": 10,
             "output_tokens": 5,
-            "cost": "0.5",
         },
         alice.token,
     )
     assert response.status_code == 201, response.content
     row = AIUsageRequest.objects.get(pk=response.json()["id"])
+    expected = (10 * model.input_price_per_million + 5 * model.output_price_per_million) / 10**6
     assert (row.model_id, row.provider_id, row.cost) == (
         model.id,
         model.provider_id,
-        Decimal("0.5"),
+        expected.quantize(Decimal("0.000001")),
     )
 
 
@@ -147,21 +177,16 @@ def test_the_reservation_is_released_when_the_actual_amount_is_booked(client, al
     consumed = post(client, "/quota/consume", {"tokens": 4_000, "cost": "0.01"}, alice.token)
     assert consumed.status_code == 200
     reservation = consumed.json()["reservation"]
-    response = post(
-        client,
-        "/usage",
-        record(reserved_tokens=reservation["tokens"], reserved_cost=reservation["cost"]),
-        alice.token,
-    )
+    response = post(client, "/usage", record(reservation_id=reservation["id"]), alice.token)
     assert response.status_code == 201
     quota = UserQuota.objects.get(user=alice)
     assert (quota.tokens_used, quota.cost_used) == (1_500, Decimal("0.001250"))
 
 
 def test_a_retry_returns_the_first_id_and_changes_nothing(client, alice):
-    first = post(client, "/usage", record(reserved_tokens=100), alice.token)
+    first = post(client, "/usage", record(latency_ms=100), alice.token)
     before = written(alice)
-    again = post(client, "/usage", record(reserved_tokens=100), alice.token)
+    again = post(client, "/usage", record(latency_ms=100), alice.token)
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == {**first.json(), "duplicate": True}
     assert written(alice) == before
@@ -173,7 +198,6 @@ def test_a_retry_returns_the_first_id_and_changes_nothing(client, alice):
         {"output_tokens": 501},
         {"model": "gpt-5"},
         {"status": "error"},
-        {"cost": "0.9"},
         {"latency_ms": 5},
         {"metadata": {"other": 1}},
     ],
@@ -258,12 +282,12 @@ def test_a_second_usage_record_for_one_agent_message_is_a_conflict(client, alice
         ({"output_tokens": 10_000_001}, "output_tokens"),
         ({"cached_input_tokens": 1_001}, "cached_input_tokens"),
         ({"reasoning_tokens": 501}, "reasoning_tokens"),
-        ({"cost": "-0.01"}, "cost"),
-        ({"cost": "10000.01"}, "cost"),
-        ({"cost": "NaN"}, "cost"),
+        ({"cost": "0.01"}, "cost"),
         ({"latency_ms": 3_600_001}, "latency_ms"),
         ({"time_to_first_token_ms": -5}, "time_to_first_token_ms"),
-        ({"reserved_tokens": -1}, "reserved_tokens"),
+        ({"reserved_tokens": 1}, "reserved_tokens"),
+        ({"reservation_id": 0}, "reservation_id"),
+        ({"reservation_id": "7"}, "reservation_id"),
         ({"agent_session_id": 0}, "agent_session_id"),
         # Strings past their limits or not text PostgreSQL can keep.
         ({"request_id": "x" * 101}, "request_id"),
@@ -282,6 +306,7 @@ def test_a_second_usage_record_for_one_agent_message_is_a_conflict(client, alice
         ({"output_tokens": None}, "output_tokens"),
         ({"model_id": "seven"}, "model_id"),
         ({"cost": [1]}, "cost"),
+        ({"reserved_cost": None}, "reserved_cost"),
         # Fields a client may not set, and missing required ones.
         ({"created_at": "2020-01-01T00:00:00Z"}, "created_at"),
         ({"user_id": 1}, "user_id"),

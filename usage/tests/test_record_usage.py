@@ -116,8 +116,9 @@ def test_a_price_change_does_not_rewrite_history(member, model):
     assert row.cost == Decimal("0.001250")
 
 
-def test_no_caller_can_give_the_database_a_cost(member, model):
-    """record_ai_usage has no cost parameter any more: the catalog prices every request."""
+def test_only_the_service_context_may_give_a_cost(member, model):
+    """A user's request never sets its price: 5M + 5M tokens "for $0" is refused with 42501.
+    An operator importing history (the service context) may book what was really billed."""
     with (
         pytest.raises(DatabaseError) as refused,
         transaction.atomic(),
@@ -129,8 +130,10 @@ def test_no_caller_can_give_the_database_a_cost(member, model):
             " p_input_tokens => 5000000, p_output_tokens => 5000000, p_cost => 0)",
             [member.id, model.provider_id, model.id],
         )
-    assert refused.value.__cause__.sqlstate == "42883"  # undefined_function
+    assert refused.value.__cause__.sqlstate == "42501"
     assert not AIUsageRequest.objects.filter(user=member).exists()
+    usage_id = record(member, model, cost=Decimal("0.5"), service=True)
+    assert AIUsageRequest.objects.get(pk=usage_id).cost == Decimal("0.5")
 
 
 def test_a_record_adds_to_the_daily_and_monthly_rollups(member, model):

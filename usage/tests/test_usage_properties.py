@@ -66,7 +66,7 @@ def _play(user, records: list[dict]) -> None:
             retry = retry_of is not None and retry_of < len(request_ids)
             request_id = request_ids[retry_of] if retry else f"req-{index}"
             request_ids.append(request_id)
-            reserved_tokens, reserved_cost = 0, Decimal(0)
+            reservation_id = None
             # A retry re-sends the first call's record; it does not reserve again (a duplicate
             # record changes nothing, so a second reservation would never be released).
             if spec["estimate"] is not None and not retry:
@@ -75,7 +75,7 @@ def _play(user, records: list[dict]) -> None:
                     user_id=user.id, tokens=spec["estimate"], cost=estimate_cost
                 )
                 if decision.allowed:
-                    reserved_tokens, reserved_cost = spec["estimate"], estimate_cost
+                    reservation_id = decision.reservation_id
             model = catalog_model(spec["model"])
             services.usage_record(
                 user_id=user.id,
@@ -87,8 +87,7 @@ def _play(user, records: list[dict]) -> None:
                 status=spec["status"],
                 latency_ms=spec["latency_ms"],
                 request_id=request_id,
-                reserved_tokens=reserved_tokens,
-                reserved_cost=reserved_cost,
+                reservation_id=reservation_id,
                 created_at=anchors[spec["anchor"]] + timedelta(microseconds=spec["offset_us"]),
             )
 

@@ -81,7 +81,7 @@ def activity() -> dict:
     model = catalog_model("gpt-5-mini")
     for n, user in enumerate(users):
         for k in range(3):
-            with transaction.atomic(), rls.user_context(user):
+            with transaction.atomic(), rls.user_context(user, may_record=True):
                 usage.usage_record(
                     user_id=user.pk,
                     provider_id=model.provider_id,
@@ -91,7 +91,7 @@ def activity() -> dict:
                     request_id=f"backup-{n}-{k}",
                     latency_ms=300 + k,
                 )
-    with transaction.atomic(), rls.user_context(users[0]):
+    with transaction.atomic(), rls.user_context(users[0], may_record=True):
         session = agents.session_create(user_id=users[0].pk, title="Backups")
         agents.message_add(
             user_id=users[0].pk, session_id=session.pk, role="user", content="Is it saved?"

@@ -150,7 +150,7 @@ def test_a_failing_smtp_server_is_retried_and_no_token_outlives_a_failed_mail(ba
 def test_alert_mails_go_through_the_queue(background):
     member = User.objects.get(pk=user_register(email="meter@example.com", password=PASSWORD))
     limit = SubscriptionTier.objects.get(slug="free").monthly_token_limit
-    with transaction.atomic(), rls.user_context(member):
+    with transaction.atomic(), rls.user_context(member, may_record=True):
         quota_consume(user_id=member.pk, tokens=limit * 85 // 100, cost=0)
     deferred.drain()
     assert [(j["task_name"], j["args"]) for j in queued_jobs()] == [

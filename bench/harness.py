@@ -108,6 +108,10 @@ class BenchDatabase:
             "MAIL_IN_BACKGROUND": "false",
             "EMAIL_URL": "dummymail://",
             "DJANGO_SETTINGS_MODULE": "witchcraft.settings",
+            # The benchmark's API clients reserve and record with their own tokens (a
+            # deployment where users bring their own provider keys): the same request path
+            # as the backend's service credential, one credential per user.
+            "USAGE_SELF_REPORTING": "true",
         }
         env.pop("PYTEST_ADDOPTS", None)
         env.update(extra)

@@ -6,6 +6,7 @@ from billing import services
 from billing.models import (
     CURRENT_STATUSES,
     PaymentHistory,
+    QuotaReservation,
     SubscriptionTier,
     UsageAlert,
     UserQuota,
@@ -140,6 +141,28 @@ class PaymentHistoryAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "payment_provider", "currency")
     search_fields = ("user__email", "provider_payment_id")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_select_related = ("user",)
+    show_full_result_count = False
+
+
+@admin.register(QuotaReservation)
+class QuotaReservationAdmin(ReadOnlyAdmin):
+    """What each POST /quota/consume held, and what became of it (settled by which request,
+    or released when it expired)."""
+
+    list_display = (
+        "created_at",
+        "user",
+        "tokens",
+        "cost",
+        "expires_at",
+        "settled_at",
+        "request_id",
+        "released_at",
+    )
+    search_fields = ("user__email", "request_id")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     list_select_related = ("user",)

@@ -43,6 +43,8 @@ class AIUsageRequestAdmin(ReadOnlyAdmin):
         "input_tokens",
         "output_tokens",
         "cost",
+        "price_used",
+        "reservation_id",
         "latency_ms",
         "session_link",
     )
@@ -52,6 +54,16 @@ class AIUsageRequestAdmin(ReadOnlyAdmin):
     ordering = ("-created_at",)
     list_select_related = ("user", "model")
     show_full_result_count = False
+
+    @admin.display(description="Price used ($ per 1M in / cached in / out)")
+    def price_used(self, obj):
+        """The catalog's prices copied onto the row when it was recorded: what the server
+        charged, whatever the catalog says today."""
+        return (
+            f"{obj.input_price_per_million.normalize():f} / "
+            f"{obj.cached_input_price_per_million.normalize():f} / "
+            f"{obj.output_price_per_million.normalize():f}"
+        )
 
     @admin.display(description="Agent session")
     def session_link(self, obj):

@@ -4,7 +4,11 @@ lifetime cap, usage.record and USAGE_SELF_REPORTING, tokens issued before scopes
 per-account rate limit. The tokens page's scope checkboxes and lifetime are tested at the end."""
 
 import importlib
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.apps import apps
@@ -267,6 +271,46 @@ def test_an_unknown_scope_is_named(client):
     )
     assert "'admin'" in response.json()["error"]["message"]
     assert response.json()["error"]["message"].startswith("Unknown scope")
+
+
+def _settings_with(**env) -> subprocess.CompletedProcess:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s;"
+        " print(s.ACCESS_TOKEN_MAX_TTL_DAYS, s.ACCESS_TOKEN_TTL_DAYS)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "witchcraft.settings", "DEBUG": "true", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ACCESS_TOKEN_MAX_TTL_DAYS": "31"}, "ACCESS_TOKEN_MAX_TTL_DAYS must be between 1 and 30"),
+        ({"ACCESS_TOKEN_MAX_TTL_DAYS": "0"}, "ACCESS_TOKEN_MAX_TTL_DAYS must be between 1 and 30"),
+        (
+            {"ACCESS_TOKEN_MAX_TTL_DAYS": "7", "ACCESS_TOKEN_TTL_DAYS": "8"},
+            "ACCESS_TOKEN_TTL_DAYS must be between 1 and ACCESS_TOKEN_MAX_TTL_DAYS (7)",
+        ),
+        ({"SERVICE_CREDENTIAL_MAX_TTL_DAYS": "400"}, "SERVICE_CREDENTIAL_MAX_TTL_DAYS must be"),
+    ],
+)
+def test_a_lifetime_setting_out_of_range_refuses_to_start(env, message):
+    done = _settings_with(**env)
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_a_lowered_cap_lowers_the_default_lifetime_too():
+    done = _settings_with(ACCESS_TOKEN_MAX_TTL_DAYS="7")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["7", "7"]
 
 
 def test_a_lowered_cap_applies_to_new_tokens(client, settings):

@@ -1,6 +1,7 @@
 """A probe API for the scope and service-credential tests: one operation per scope of the
 vocabulary, one that declares none, one that needs a second scope inside the view; each answers
-what the request and the database believe (mounted under /api/probe/, where the bearer
+what the request and the database believe (and checks that the database was told whether the
+request may record: ``app.may_record``) (mounted under /api/probe/, where the bearer
 middleware runs, beside the real URLs: ``pytest.mark.urls("accounts.tests.probe_api")``)."""
 
 from django.db import connection
@@ -26,9 +27,11 @@ def identity(request) -> dict:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT auth.user_id(), auth.is_admin(),"
-            " (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM users)"
+            " (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM users),"
+            " current_setting('app.may_record', true)"
         )
-        user_id, is_admin, visible_users = cursor.fetchone()
+        user_id, is_admin, visible_users, database_may_record = cursor.fetchone()
+    assert database_may_record == ("true" if request.may_record else "false")
     return {
         "user_id": user_id,
         "is_admin": is_admin,

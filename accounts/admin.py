@@ -170,6 +170,9 @@ class AccessTokenAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} token(s) revoked.", messages.SUCCESS)
 
 
+ISSUE_TEMPLATE = "admin/accounts/servicecredential/issue.html"
+
+
 @admin.register(ServiceCredential)
 class ServiceCredentialAdmin(admin.ModelAdmin):
     """Staff issue (the add page: the raw value is shown once, on its answer, and stored
@@ -229,14 +232,12 @@ class ServiceCredentialAdmin(admin.ModelAdmin):
                 # Rendered, not redirected: the raw value must not wait in a session or a cookie.
                 response = TemplateResponse(
                     request,
-                    "admin/accounts/servicecredential/issued.html",
+                    ISSUE_TEMPLATE,
                     {**context, "title": "Service credential issued", "issued": issued},
                 )
                 add_never_cache_headers(response)
                 return response
-        return TemplateResponse(
-            request, "admin/accounts/servicecredential/issue.html", {**context, "form": form}
-        )
+        return TemplateResponse(request, ISSUE_TEMPLATE, {**context, "form": form})
 
     @admin.action(description="Revoke selected service credentials")
     def revoke_selected(self, request, queryset):

@@ -12,6 +12,16 @@ from django.utils import timezone
 from witchcraft.constraints import json_object, one_of, sha256_hex
 
 
+def hashed_secret(table: str, *, unique: str, expiry: str) -> list[models.BaseConstraint]:
+    """The constraints of a table of secrets kept as SHA-256: the digest is unique (``unique``)
+    and really a digest, and the secret expires after it was made (``expiry``)."""
+    return [
+        models.UniqueConstraint(fields=["token_hash"], name=unique),
+        sha256_hex(table),
+        models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name=expiry),
+    ]
+
+
 def normalize_email(email: str) -> str:
     """Return the canonical form of an address: trimmed and lower-cased."""
     return (email or "").strip().lower()
@@ -139,11 +149,10 @@ class AccessToken(models.Model):
             models.Index(fields=["expires_at"], name="idx_access_tokens_expired"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["token_hash"], name="idx_access_tokens_token_hash"),
-            sha256_hex("access_tokens"),
-            models.CheckConstraint(
-                condition=Q(expires_at__gt=F("created_at")),
-                name="access_tokens_expiry_after_creation",
+            *hashed_secret(
+                "access_tokens",
+                unique="idx_access_tokens_token_hash",
+                expiry="access_tokens_expiry_after_creation",
             ),
             models.CheckConstraint(condition=~Q(name=""), name="access_tokens_name_not_empty"),
         ]
@@ -176,13 +185,10 @@ class ServiceCredential(models.Model):
     class Meta:
         db_table = "service_credentials"
         constraints = [
-            models.UniqueConstraint(
-                fields=["token_hash"], name="service_credentials_token_hash_key"
-            ),
-            sha256_hex("service_credentials"),
-            models.CheckConstraint(
-                condition=Q(expires_at__gt=F("created_at")),
-                name="service_credentials_expiry_after_creation",
+            *hashed_secret(
+                "service_credentials",
+                unique="service_credentials_token_hash_key",
+                expiry="service_credentials_expiry_after_creation",
             ),
             models.CheckConstraint(
                 condition=~Q(name=""), name="service_credentials_name_not_empty"
@@ -221,12 +227,10 @@ class PasswordResetToken(_OneTimeToken):
     class Meta:
         db_table = "password_reset_tokens"
         constraints = [
-            models.UniqueConstraint(
-                fields=["token_hash"], name="password_reset_tokens_token_hash_key"
-            ),
-            sha256_hex("password_reset_tokens"),
-            models.CheckConstraint(
-                condition=Q(expires_at__gt=F("created_at")), name="password_reset_tokens_expiry"
+            *hashed_secret(
+                "password_reset_tokens",
+                unique="password_reset_tokens_token_hash_key",
+                expiry="password_reset_tokens_expiry",
             ),
         ]
 
@@ -243,12 +247,10 @@ class EmailVerificationToken(_OneTimeToken):
     class Meta:
         db_table = "email_verification_tokens"
         constraints = [
-            models.UniqueConstraint(
-                fields=["token_hash"], name="email_verification_tokens_token_hash_key"
-            ),
-            sha256_hex("email_verification_tokens"),
-            models.CheckConstraint(
-                condition=Q(expires_at__gt=F("created_at")), name="email_verification_tokens_expiry"
+            *hashed_secret(
+                "email_verification_tokens",
+                unique="email_verification_tokens_token_hash_key",
+                expiry="email_verification_tokens_expiry",
             ),
         ]
 

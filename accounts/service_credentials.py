@@ -114,40 +114,37 @@ def service_credential_issue(
     chosen = _clean_scopes(scopes)
     expires_at = timezone.now() + timedelta(days=_clean_days(days))
     raw = RAW_PREFIX + secrets.token_urlsafe(32)
-    with (
-        db_errors.refusals_as(ServiceCredentialError, forbidden=NOT_STAFF),
-        transaction.atomic(),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute(
-            "SELECT create_service_credential(p_name => %s, p_token_hash => %s, p_prefix => %s,"
-            " p_scopes => %s::text[], p_expires_at => %s, p_user_agent => %s)",
-            [
-                name,
-                tokens.digest(raw),
-                raw[:PREFIX_LENGTH],
-                chosen,
-                expires_at,
-                audit.clean_text(user_agent, 300),
-            ],
-        )
-        credential = ServiceCredential.objects.get(pk=cursor.fetchone()[0])
-    return IssuedCredential(credential=credential, raw=raw)
+    credential_id = _staff_call(
+        "SELECT create_service_credential(p_name => %s, p_token_hash => %s, p_prefix => %s,"
+        " p_scopes => %s::text[], p_expires_at => %s, p_user_agent => %s)",
+        [name, tokens.digest(raw), raw[:PREFIX_LENGTH], chosen, expires_at, _agent(user_agent)],
+    )
+    return IssuedCredential(credential=ServiceCredential.objects.get(pk=credential_id), raw=raw)
 
 
 def service_credential_revoke(*, credential_id: int, user_agent: str = "") -> bool:
     """Revoke the credential; return whether it was revoked now (False: unknown or already
     revoked). Staff only, audited (``service_credential_revoked``) with the staff member as
     actor. Raises ServiceCredentialError when the caller is not an active staff member."""
+    return _staff_call(
+        "SELECT revoke_service_credential(p_credential_id => %s, p_user_agent => %s)",
+        [credential_id, _agent(user_agent)],
+    )
+
+
+def _agent(user_agent: str) -> str:
+    return audit.clean_text(user_agent, 300)
+
+
+def _staff_call(sql: str, params: list):
+    """Run one of the staff-only SQL functions; return its value. Its refusals become
+    ServiceCredentialError."""
     with (
         db_errors.refusals_as(ServiceCredentialError, forbidden=NOT_STAFF),
         transaction.atomic(),
         connection.cursor() as cursor,
     ):
-        cursor.execute(
-            "SELECT revoke_service_credential(p_credential_id => %s, p_user_agent => %s)",
-            [credential_id, audit.clean_text(user_agent, 300)],
-        )
+        cursor.execute(sql, params)
         return cursor.fetchone()[0]
 
 

@@ -9,6 +9,7 @@ staff member as its actor: the database records them as creator (or revoker) and
 ``create`` prints the raw credential once; nothing else ever shows it.
 """
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -34,7 +35,11 @@ class Command(BaseCommand):
             choices=[s for s in scopes.ALL if s in scopes.SERVICE_SCOPES],
             help="default: all of them",
         )
-        create.add_argument("--days", type=int, help="lifetime (default and most: 90)")
+        create.add_argument(
+            "--days",
+            type=int,
+            help=f"lifetime (default and most: {settings.SERVICE_CREDENTIAL_MAX_TTL_DAYS})",
+        )
         create.add_argument("--staff", required=True, metavar="EMAIL", help="who issues it")
         actions.add_parser("list", help="every credential, newest first (never the secret)")
         revoke = actions.add_parser("revoke", help="revoke a credential at once")

@@ -83,8 +83,9 @@ def _some_usage(user: User, *, days: int = 20) -> None:
 
 def _a_conversation(user: User) -> int:
     """A session with a question holding markup, a metered reply and a finished tool call;
-    return its id. Written as the client app writes it, in the user's own context."""
-    with transaction.atomic(), rls.user_context(user):
+    return its id. Written as the client app writes it, in the user's own context, by a
+    credential that may record (the reply carries its usage)."""
+    with transaction.atomic(), rls.user_context(user, may_record=True):
         session = agent_services.session_create(
             user_id=user.pk, title="Plan a trip", agent_name="travel", model="gpt-5-mini"
         )

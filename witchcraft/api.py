@@ -40,7 +40,12 @@ CODES = {
     429: "rate_limited",
     500: "internal_error",
 }
-REFUSAL_STATUS = {db_errors.INVALID: 422, db_errors.FORBIDDEN: 403, db_errors.CONFLICT: 409}
+REFUSAL_STATUS = {
+    db_errors.INVALID: 422,
+    db_errors.FORBIDDEN: 403,
+    db_errors.NOT_FOUND: 404,
+    db_errors.CONFLICT: 409,
+}
 
 
 class ApiError(HttpError):

@@ -65,7 +65,14 @@ USER_AGENTS = (
     "witchcraft-cli/1.9.3 python-httpx/0.28",
 )
 TOKEN_NAMES = ("CLI", "Laptop", "Work desktop", "CI pipeline", "VS Code", "Raycast", "Notebook")
-TOKEN_SCOPES = ((), ("usage",), ("usage", "agents"), ("agents",))
+# Scopes of the vocabulary (accounts/scopes.py): the client app's default set most often.
+TOKEN_SCOPES = (
+    ("account", "agents", "tokens.manage", "usage.read"),
+    ("account", "agents", "tokens.manage", "usage.read"),
+    ("usage.read",),
+    ("agents", "usage.read"),
+    ("agents",),
+)
 AGENT_NAMES = ("assistant", "assistant", "assistant", "coder", "researcher", "analyst")
 
 # Each topic: session titles, user prompts, assistant answers, the tools its agent uses.

@@ -184,7 +184,7 @@ class AccountWriter:
         count = rng.randint(0 if person.dormant else 1, count)
         for _ in range(count):
             token_id = self.ids["access_tokens"].next()
-            ttl = rng.choice((30, 90, 180, 365)) * DAY
+            ttl = rng.choice((7, 14, 30, 30)) * DAY  # lifetimes are capped at 30 days
             earliest = max(person.joined + MINUTE, now - ttl + DAY)
             created = earliest + int(rng.random() * max(0, now - MINUTE - earliest))
             expires = created + ttl

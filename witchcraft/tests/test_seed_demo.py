@@ -15,6 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import scopes
 from accounts.models import AuditLog, User
 from witchcraft import rls
 from witchcraft.demo import plan, reset
@@ -443,6 +444,13 @@ def test_users_spread_over_the_plans(seeded):
     )
     assert unpaid == 0
     assert User.objects.get(email="demo-00001@example.com").check_password(plan.DEFAULT_PASSWORD)
+
+
+def test_demo_tokens_hold_scopes_of_the_vocabulary_for_at_most_30_days(seeded):
+    rows = _rows("SELECT scopes, expires_at - created_at FROM access_tokens")
+    assert rows
+    assert all(set(held) <= set(scopes.ALL) and held for held, _ in rows)
+    assert max(lifetime for _, lifetime in rows) <= timedelta(days=30)
 
 
 def test_the_same_seed_gives_the_same_data_and_another_seed_other_data(now):

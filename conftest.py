@@ -69,6 +69,15 @@ def page(live_server, monkeypatch):
 
 
 @pytest.fixture
+def self_reporting(settings):
+    """A deployment where users bring their own provider keys (USAGE_SELF_REPORTING): their
+    own tokens reserve and record. Modules that test the recording logic through the user's
+    token use it; the default deployment, where only a service credential records, is tested
+    in usage/tests/test_api_reservations.py and accounts/tests/test_scopes.py."""
+    settings.USAGE_SELF_REPORTING = True
+
+
+@pytest.fixture
 def user(db):
     return factories.UserFactory()
 

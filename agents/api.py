@@ -20,7 +20,7 @@ from pydantic import ValidationInfo, field_validator
 from accounts import scopes
 from accounts.bearer import require_scope, scoped
 from agents import selectors, services
-from usage.schemas import ClientCost, ClientReservation
+from usage.schemas import REFUSED_FIELDS, ClientCost, ClientReservation
 from usage.services import UsageError
 from witchcraft.api import ApiError
 from witchcraft.api_types import (
@@ -300,9 +300,7 @@ def message_add(request, session_id: int, payload: MessageIn):
     usage = None
     if payload.usage is not None:
         require_scope(request, scopes.USAGE_RECORD)
-        usage = services.MessageUsage(
-            **payload.usage.model_dump(exclude={"cost", "reserved_tokens", "reserved_cost"})
-        )
+        usage = services.MessageUsage(**payload.usage.model_dump(exclude=REFUSED_FIELDS))
     with _refusals():
         message, created = services.message_add(
             user_id=request.user.pk, session_id=session_id, usage=usage, **data

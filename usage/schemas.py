@@ -51,6 +51,8 @@ RESERVED_REFUSED = (
 )
 ClientCost = refused(COST_REFUSED)
 ClientReservation = refused(RESERVED_REFUSED)
+# What a schema declares only to refuse it: never passed on to the services.
+REFUSED_FIELDS = frozenset({"cost", "reserved_tokens", "reserved_cost"})
 
 
 class UsageIn(StrictInput):
@@ -89,9 +91,7 @@ class UsageIn(StrictInput):
 
     def as_record(self) -> dict[str, Any]:
         """The record for ``usage_record_batch``, without what was not given."""
-        return self.model_dump(
-            exclude_none=True, exclude={"cost", "reserved_tokens", "reserved_cost"}
-        )
+        return self.model_dump(exclude_none=True, exclude=REFUSED_FIELDS)
 
 
 class UsageOut(Schema):

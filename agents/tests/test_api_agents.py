@@ -27,7 +27,7 @@ from witchcraft.testing.factories import (
     quota_for,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("self_reporting")]
 BASE = "/api/v1/agents"
 
 
@@ -35,14 +35,6 @@ BASE = "/api/v1/agents"
 def _no_rate_limit(settings):
     """Flows here make more calls than the free plan's minute allows (tested elsewhere)."""
     settings.API_RATE_LIMITS = False
-
-
-@pytest.fixture(autouse=True)
-def _self_reporting(settings):
-    """Assistant messages carry usage through the user's own token here (a deployment with
-    USAGE_SELF_REPORTING); the default deployment and the service credential's path are tested
-    in usage/tests/test_api_reservations.py."""
-    settings.USAGE_SELF_REPORTING = True
 
 
 class Caller:

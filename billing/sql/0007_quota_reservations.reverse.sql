@@ -3,6 +3,7 @@
 DROP FUNCTION IF EXISTS public.check_and_consume_quota(bigint, bigint, numeric, integer);
 DROP FUNCTION IF EXISTS public.release_expired_quota_reservations(integer);
 DROP FUNCTION IF EXISTS public.quota_reservations_release_expired(bigint);
+DROP FUNCTION IF EXISTS public.quota_has_expired_holds(bigint);
 DROP FUNCTION IF EXISTS auth.require_record_for(bigint);
 DROP FUNCTION IF EXISTS auth.may_record_for(bigint);
 

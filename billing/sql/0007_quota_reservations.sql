@@ -50,6 +50,22 @@ REVOKE ALL ON FUNCTION auth.require_record_for(bigint) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auth.require_record_for(bigint) TO witchcraft_app;
 
 
+-- quota_has_expired_holds(user): has the user a reservation that expired unsettled and still
+-- holds quota? One probe of quota_reservations_open. A plain SQL expression (no SET clause: it
+-- is inlined into its callers, which pin their search_path; only its owner may call it), so
+-- the hot paths pay for the release below only when there is something to give back.
+CREATE OR REPLACE FUNCTION public.quota_has_expired_holds(p_user_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM public.quota_reservations r
+         WHERE r.user_id = p_user_id AND r.settled_at IS NULL AND r.released_at IS NULL
+           AND r.expires_at <= now())
+$$;
+REVOKE ALL ON FUNCTION public.quota_has_expired_holds(bigint) FROM PUBLIC;
+
+
 -- quota_reservations_release_expired(user): give back the holds of the user's reservations that
 -- expired unsettled (released_at set; a hold of an earlier quota period gives nothing back,
 -- that period's counters are gone). The caller holds the user's quota row lock. Returns how
@@ -185,10 +201,7 @@ BEGIN
            AND q.period_end > now()
            AND p_tokens <= q.tokens_limit - q.tokens_used
            AND v_cost <= q.cost_limit - q.cost_used
-           AND NOT EXISTS (
-               SELECT 1 FROM public.quota_reservations r
-                WHERE r.user_id = p_user_id AND r.settled_at IS NULL AND r.released_at IS NULL
-                  AND r.expires_at <= now())
+           AND NOT public.quota_has_expired_holds(p_user_id)
         RETURNING q.* INTO v_quota;
         v_reserved := FOUND;
         EXIT WHEN v_reserved OR attempt = 2;

@@ -12,20 +12,13 @@ from django.test import Client
 from billing.models import QuotaReservation, SubscriptionTier, UsageAlert, UserQuota
 from witchcraft.testing.factories import api_member
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("self_reporting")]
 
 
 @pytest.fixture(autouse=True)
 def _no_rate_limit(settings):
     """The free plan allows 10 requests a minute; the 429 test turns the limit back on."""
     settings.API_RATE_LIMITS = False
-
-
-@pytest.fixture(autouse=True)
-def _self_reporting(settings):
-    """Reserved through the user's own token (a deployment with USAGE_SELF_REPORTING); the
-    service credential's path is tested in usage/tests/test_api_reservations.py."""
-    settings.USAGE_SELF_REPORTING = True
 
 
 def member(tier: str | None = "free"):

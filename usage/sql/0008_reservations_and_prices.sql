@@ -27,6 +27,8 @@ DROP FUNCTION IF EXISTS public.record_ai_usage(
     text, text, bigint, bigint, bigint, numeric, jsonb, timestamptz);
 DROP FUNCTION IF EXISTS public.record_ai_usage_batch(bigint, jsonb);
 DROP TYPE IF EXISTS public.ai_usage_batch_row;
+-- The batch reads no amount any more (no cost, no reserved_cost): its helper goes.
+DROP FUNCTION IF EXISTS public.ai_usage_batch_amount(jsonb, numeric);
 
 -- One record of a batch after validation (record_ai_usage_batch's working set).
 CREATE TYPE public.ai_usage_batch_row AS (
@@ -205,7 +207,9 @@ BEGIN
             PERFORM public.roll_quota_forward(p_user_id);
             SELECT q.* INTO v_quota FROM public.user_quotas q WHERE q.user_id = p_user_id;
         END IF;
-        PERFORM public.quota_reservations_release_expired(p_user_id);
+        IF public.quota_has_expired_holds(p_user_id) THEN
+            PERFORM public.quota_reservations_release_expired(p_user_id);
+        END IF;
     END IF;
 
     -- 3. The key row: a retry of a recorded request changes nothing.
@@ -413,7 +417,9 @@ BEGIN
             PERFORM public.roll_quota_forward(p_user_id);
             SELECT q.* INTO v_quota FROM public.user_quotas q WHERE q.user_id = p_user_id;
         END IF;
-        PERFORM public.quota_reservations_release_expired(p_user_id);
+        IF public.quota_has_expired_holds(p_user_id) THEN
+            PERFORM public.quota_reservations_release_expired(p_user_id);
+        END IF;
     ELSE
         PERFORM pg_advisory_xact_lock(hashtextextended('ai_usage:user:' || p_user_id, 0));
     END IF;

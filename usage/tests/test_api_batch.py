@@ -23,7 +23,7 @@ from witchcraft.testing.factories import (
     api_member,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("self_reporting")]
 
 MODELS = [("openai", "gpt-5-mini"), ("anthropic", "claude-haiku-4-5"), ("google", "gemini-2.5-pro")]
 STATUSES = ["success", "success", "success", "error", "timeout"]
@@ -32,13 +32,6 @@ STATUSES = ["success", "success", "success", "error", "timeout"]
 @pytest.fixture(autouse=True)
 def _no_rate_limit(settings):
     settings.API_RATE_LIMITS = False
-
-
-@pytest.fixture(autouse=True)
-def _self_reporting(settings):
-    """Recorded through the user's own token (a deployment with USAGE_SELF_REPORTING); the
-    service credential's path is tested in test_api_reservations.py."""
-    settings.USAGE_SELF_REPORTING = True
 
 
 def member(tier: str | None = "pro"):

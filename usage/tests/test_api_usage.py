@@ -21,21 +21,13 @@ from witchcraft.testing.factories import (
     catalog_model,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("self_reporting")]
 
 
 @pytest.fixture(autouse=True)
 def _no_rate_limit(settings):
     """The free plan allows 10 requests a minute; the 429 test turns the limit back on."""
     settings.API_RATE_LIMITS = False
-
-
-@pytest.fixture(autouse=True)
-def _self_reporting(settings):
-    """These tests record through the user's own token (a deployment where users bring their
-    own provider keys); the service credential's path and the default deployment, where a
-    user's token may not record, are tested in test_api_reservations.py."""
-    settings.USAGE_SELF_REPORTING = True
 
 
 def member(email: str | None = None):

@@ -23,7 +23,7 @@ from ninja.openapi.schema import OpenAPISchema
 
 from accounts import scopes
 from accounts.bearer import InsufficientScope, ScopedBearer, TierRateThrottle, undeclared
-from witchcraft import db_errors
+from witchcraft import db_errors, outage
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ CODES = {
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",
+    503: outage.CODE,
 }
 REFUSAL_STATUS = {
     db_errors.INVALID: 422,
@@ -246,6 +247,11 @@ def _too_big(request, exc):
 
 @api.exception_handler(Exception)
 def _unexpected(request, exc):
+    if outage.is_database_unavailable(exc):
+        outage.mark_unavailable(request, exc)
+        response = error_response(request, 503, outage.MESSAGE, code=outage.CODE)
+        response["Retry-After"] = str(outage.RETRY_AFTER_SECONDS)
+        return response
     logger.exception("API error on %s %s", request.method, request.path)
     return error_response(request, 500, "Something went wrong on our side.")
 

@@ -1,10 +1,17 @@
 """``GET /healthz``: is this process able to serve, is its database answering, and is the
 background work alive (the worker's heartbeat, the last maintenance runs).
 
-Only a database that does not answer makes it fail (503): a stale worker or a failed
-maintenance run says ``"status": "degraded"`` with 200, so a load balancer never takes the web
-server out for what the web server cannot fix. It is exempt from row-level security
-(witchcraft.rls) and reads as the owner: three small indexed queries.
+Each part says ``ok`` or how it fails, and ``failing`` lists the parts that fail. Only a
+database that does not answer makes ``/healthz`` itself fail (503): a worker without a recent
+heartbeat or a failed maintenance run say so in their own part and in ``failing`` with a 200
+("degraded"), so a load balancer never takes the web server out for what it cannot fix.
+``/healthz?part=worker`` (or ``database``, ``maintenance``) answers 503 when that one part fails:
+what a monitor alerting on the worker asks.
+
+The answer names no host, socket path or driver text (it is unauthenticated): the reason of a
+failure is added (``detail``) only for a caller that may read ``/metrics`` (the metrics token or
+an allowed address). It is exempt from row-level security (witchcraft/rls.py) and reads as the
+owner: three small indexed queries.
 """
 
 from __future__ import annotations
@@ -18,48 +25,51 @@ from django.views.decorators.http import require_GET
 
 from witchcraft import jobs
 from witchcraft.embedded_db import EmbeddedServerError
+from witchcraft.metrics.access import may_scrape
 
 OK, DEGRADED, ERROR = "ok", "degraded", "error"
-UNKNOWN = "unknown"
+UNKNOWN, UNAVAILABLE = "unknown", "unavailable"
+PARTS = ("database", "worker", "maintenance")
 
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return f"error: {text.splitlines()[0] if text else type(exc).__name__}"
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def database_status() -> str:
-    """Return ``"ok"`` when a round trip to the database succeeds, else the reason."""
+def database_check() -> tuple[str, str | None]:
+    """``("ok", None)`` when a round trip to the database succeeds, else
+    ``("unavailable", the reason)``; the reason is for authorised callers only."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except (DatabaseError, EmbeddedServerError) as exc:
-        return _one_line(exc)
-    return "ok"
+        return UNAVAILABLE, _one_line(exc)
+    return OK, None
 
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat()
 
 
-def worker_report() -> dict:
-    """``{"last_heartbeat": iso or None, "status": "ok" | "stale" | "none"}`` ("unknown" when
-    the queue's table cannot be read)."""
+def worker_report() -> tuple[dict, str | None]:
+    """``{"last_heartbeat": iso or None, "status": "ok" | "stale" | "none" | "unknown"}`` and
+    the reason it could not be read, if so."""
     try:
         beat = jobs.worker_heartbeat()
     except DatabaseError as exc:
-        return {"last_heartbeat": None, "status": UNKNOWN, "error": _one_line(exc)}
-    return {"last_heartbeat": _iso(beat["last_heartbeat"]), "status": beat["status"]}
+        return {"last_heartbeat": None, "status": UNKNOWN}, _one_line(exc)
+    return {"last_heartbeat": _iso(beat["last_heartbeat"]), "status": beat["status"]}, None
 
 
-def maintenance_report() -> dict:
+def maintenance_report() -> tuple[dict, str | None]:
     """The last run of each scheduled job: when (started, finished, its slot), how it ended and
-    what started it; None for a job that never ran."""
+    what started it; None for a job that never ran. Also the reason it could not be read."""
     try:
         runs = jobs.last_runs()
     except DatabaseError as exc:
-        return {"error": _one_line(exc)}
+        return {}, _one_line(exc)
     return {
         job: None
         if run is None
@@ -71,39 +81,58 @@ def maintenance_report() -> dict:
             "source": run["source"],
         }
         for job, run in runs.items()
-    }
+    }, None
 
 
-def overall_status(*, worker: dict, maintenance: dict) -> str:
-    """``ok``, or ``degraded`` when the worker is not ok or a job's last run failed."""
-    if worker["status"] != jobs.WORKER_OK or "error" in maintenance:
-        return DEGRADED
-    if any(run and run["status"] == "failed" for run in maintenance.values()):
-        return DEGRADED
-    return OK
+def failing_parts(*, database: str, worker: dict, maintenance: dict, unread: set[str]) -> list:
+    """The parts that fail, in PARTS order: a database that does not answer, a worker whose
+    heartbeat is missing or late, a job whose last run failed (or parts that could not be read).
+    """
+    if database != OK:
+        return ["database"]  # the other parts are read from it: unknown, not failing
+    failing = []
+    if worker["status"] != jobs.WORKER_OK or "worker" in unread:
+        failing.append("worker")
+    if "maintenance" in unread or any(
+        run and run["status"] == "failed" for run in maintenance.values()
+    ):
+        failing.append("maintenance")
+    return failing
+
+
+def overall_status(failing: list) -> str:
+    if "database" in failing:
+        return ERROR
+    return DEGRADED if failing else OK
 
 
 @never_cache
 @require_GET
 def healthz(request):
-    database = database_status()
-    if database != "ok":
-        return JsonResponse(
-            {
-                "status": ERROR,
-                "database": database,
-                "worker": {"last_heartbeat": None, "status": UNKNOWN},
-                "maintenance": {},
-            },
-            status=503,
-        )
-    worker = worker_report()
-    maintenance = maintenance_report()
-    return JsonResponse(
-        {
-            "status": overall_status(worker=worker, maintenance=maintenance),
-            "database": database,
-            "worker": worker,
-            "maintenance": maintenance,
-        }
+    part = request.GET.get("part", "")
+    if part and part not in PARTS:
+        message = f"part must be one of {', '.join(PARTS)}."
+        return JsonResponse({"error": {"code": "bad_request", "message": message}}, status=400)
+    database, database_reason = database_check()
+    reasons = {"database": database_reason}
+    if database == OK:
+        worker, reasons["worker"] = worker_report()
+        maintenance, reasons["maintenance"] = maintenance_report()
+    else:
+        worker, maintenance = {"last_heartbeat": None, "status": UNKNOWN}, {}
+    unread = {name for name in ("worker", "maintenance") if reasons.get(name)}
+    failing = failing_parts(
+        database=database, worker=worker, maintenance=maintenance, unread=unread
     )
+    body = {
+        "status": overall_status(failing),
+        "failing": failing,
+        "database": database,
+        "worker": worker,
+        "maintenance": maintenance,
+    }
+    detail = {name: reason for name, reason in reasons.items() if reason}
+    if detail and may_scrape(request):
+        body["detail"] = detail
+    watched = part or "database"  # /healthz fails for the database alone
+    return JsonResponse(body, status=503 if watched in failing else 200)

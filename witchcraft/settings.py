@@ -72,6 +72,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "witchcraft.metrics.middleware.MetricsMiddleware",  # first: times every other one
+    # Next: a 500 caused by an unreachable database becomes a 503 (JSON under /api/).
+    "witchcraft.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -358,6 +360,9 @@ LOGGING = {
         # only the worker's own lines (each job's start and end) are news.
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
+    "filters": {"outage": {"()": "witchcraft.outage.OutageLogFilter"}},
         "procrastinate.jobs": {"level": "WARNING"},
     },
 }
+        # An outage is logged once by witchcraft.outage, not as a traceback per request.
+        "django.request": {"filters": ["outage"]},

@@ -5,8 +5,9 @@ so it is resolved at connection time rather than in settings. A process that los
 (stopped, or killed with -9) gets it back on its next connection.
 
 With ``OPTIONS["pool"]`` (``DATABASE_POOL=true``) connections come from psycopg's pool; a
-connection handed back is reset to the login role (see :func:`reset_pooled_connection`), and a
-pool built for an embedded server that has since moved is rebuilt.
+connection handed back is reset to the login role (see :func:`reset_pooled_connection`), one
+lent is checked first (a database restart leaves dead connections in the pool), and a pool
+built for an embedded server that has since moved is rebuilt.
 """
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.core import checks
 from django.db.backends.base.validation import BaseDatabaseValidation
 from django.db.backends.postgresql import base, client
 from django.db.utils import OperationalError
+from psycopg_pool import ConnectionPool
 
 from witchcraft import embedded_db, serving
 
@@ -113,11 +115,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         options = self.settings_dict["OPTIONS"].get("pool")
         if options and self.alias not in self._connection_pools:
             options = {} if options is True else options
+            extra = {}
             if "reset" not in options and not self.settings_dict["OPTIONS"].get("assume_role"):
-                self.settings_dict["OPTIONS"]["pool"] = {
-                    **options,
-                    "reset": reset_pooled_connection,
-                }
+                extra["reset"] = reset_pooled_connection
+            if "check" not in options:
+                # A connection is checked before it is lent: one that a database restart
+                # killed while it sat in the pool is replaced, not handed to a request.
+                extra["check"] = ConnectionPool.check_connection
+            if extra:
+                self.settings_dict["OPTIONS"]["pool"] = {**options, **extra}
         return super().pool
 
     def get_connection_params(self):

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, Permission
 from django.db import DatabaseError, connection, transaction
 
 from accounts.models import (
@@ -304,6 +304,10 @@ def _new_user(**fields) -> User:
 def world() -> World:
     model = factories.catalog_model()
     a, b, s = _new_user(), _new_user(), _new_user(is_staff=True)
+    # Staff change someone else's users row only with the admin's permission (accounts/sql/0012).
+    s.user_permissions.add(
+        Permission.objects.get(content_type__app_label="accounts", codename="change_user")
+    )
     sessions, messages = {}, {}
     # Distinct tiers; A is on 'enterprise', which is not public.
     for user, slug in ((a, "enterprise"), (b, "team"), (s, "pro")):

@@ -8,6 +8,8 @@ Everything comes from the environment (and ``.env``, which never overrides it):
 - ``WEB_CONCURRENCY`` workers (default 2 x CPUs + 1, at most 8: witchcraft/serving.py);
 - ``WEB_THREADS`` threads per worker (default 1; above 1 gunicorn's gthread worker);
 - ``WEB_TIMEOUT`` seconds before a silent worker is killed and replaced (default 60);
+- ``TRUSTED_PROXIES``: the proxies whose ``X-Forwarded-Proto`` gunicorn believes (the same
+  list the site takes the client's address through; default: none);
 - ``PROMETHEUS_MULTIPROC_DIR``: set here, to a fresh folder under the data folder, so that
   /metrics adds up every worker's counters.
 
@@ -32,7 +34,7 @@ from gunicorn.glogging import Logger
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))  # gunicorn started from elsewhere still finds the project
 
-from witchcraft import embedded_db, serving  # noqa: E402
+from witchcraft import clients, embedded_db, serving  # noqa: E402
 
 environ.Env.read_env(BASE_DIR / ".env")  # the same .env as settings.py; never overrides
 
@@ -56,6 +58,25 @@ SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - gunicorn's documented choice
 if SHARED_MEMORY.is_dir():  # heartbeat files in memory, not on a (possibly slow) disk
     worker_tmp_dir = str(SHARED_MEMORY)
 proc_name = "witchcraft"
+
+# --- proxies ---------------------------------------------------------------------------------
+# gunicorn believes X-Forwarded-Proto (https) only from TRUSTED_PROXIES, the list Django takes
+# the client's address through (witchcraft.clients); empty: from nobody. gunicorn's own
+# FORWARDED_ALLOW_IPS is refused rather than silently ignored, so there is one list.
+if "FORWARDED_ALLOW_IPS" in os.environ:
+    raise RuntimeError(
+        "FORWARDED_ALLOW_IPS is not read: name the proxies in TRUSTED_PROXIES instead "
+        "(the same list for gunicorn and the site; README, Deployment)"
+    )
+TRUSTED_PROXIES = clients.trusted_proxies(os.environ.get("TRUSTED_PROXIES", ""))
+# gunicorn 23 compares the peer with single addresses (a string list, checked when the config
+# loads); each worker is then given the parsed list, which also matches networks (10.0.0.0/8),
+# before it serves (post_worker_init below).
+forwarded_allow_ips = ",".join(
+    str(network.network_address)
+    for network in TRUSTED_PROXIES.networks
+    if network.num_addresses == 1
+)
 
 # --- logs -----------------------------------------------------------------------------------
 accesslog = "-"
@@ -117,8 +138,10 @@ class SecretPathFilter(logging.Filter):
 
 
 def post_worker_init(worker):
-    """In each worker, once Django is loaded: its 4xx/5xx request log masks tokens too."""
+    """In each worker, once Django is loaded and before it serves: its 4xx/5xx request log
+    masks tokens too, and gunicorn trusts X-Forwarded-Proto from every trusted network."""
     logging.getLogger("django.request").addFilter(SecretPathFilter())
+    worker.cfg.settings["forwarded_allow_ips"].value = TRUSTED_PROXIES
 
 
 def worker_exit(server, worker):

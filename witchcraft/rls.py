@@ -12,12 +12,18 @@ service context inside a request) a ``SET LOCAL`` would otherwise outlive the bl
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
+
+from witchcraft import clients
+
+logger = logging.getLogger(__name__)
 
 APP_ROLE = "witchcraft_app"
 _SETTINGS = (
@@ -181,8 +187,33 @@ def current_identity() -> dict[str, str]:
 
 
 def client_ip(request) -> str:
-    """The client's address (REMOTE_ADDR; a trusted proxy must set it, not X-Forwarded-For)."""
-    return request.META.get("REMOTE_ADDR", "") or ""
+    """The client's address: REMOTE_ADDR, or through the proxies in settings.TRUSTED_PROXIES
+    the client their X-Forwarded-For names (witchcraft.clients); "" when there is none.
+
+    Sign-in and rate limits, audit rows (``app.ip``) and METRICS_ALLOWED_IPS all use it.
+    """
+    remote = request.META.get("REMOTE_ADDR", "") or ""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "") or ""
+    trusted = settings.TRUSTED_PROXIES
+    if forwarded and not _warned and remote in _LOCAL_PEERS and remote not in trusted:
+        _warn_untrusted_local_proxy(remote)
+    return clients.client_address(remote, forwarded, trusted)
+
+
+_LOCAL_PEERS = frozenset({"127.0.0.1", "::1"})
+_warned = False
+
+
+def _warn_untrusted_local_proxy(remote: str) -> None:
+    """Once per process: a local proxy forwards clients, but TRUSTED_PROXIES does not name it,
+    so every client has the proxy's address (and shares its sign-in and rate limits)."""
+    global _warned
+    _warned = True
+    logger.warning(
+        "X-Forwarded-For from %s ignored: it is not in TRUSTED_PROXIES, so every client "
+        "behind that proxy shares its address (README, Deployment)",
+        remote,
+    )
 
 
 class RowLevelSecurityMiddleware:
@@ -205,7 +236,8 @@ class RowLevelSecurityMiddleware:
             return self.get_response(request)
         user = request.user
         _ = user.is_authenticated  # resolve the lazy user now, before switching role
-        request.request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+        # The client's X-Request-ID only when it is a plausible id that no job could have made.
+        request.request_id = clients.request_id(request.headers.get("X-Request-ID"))
         identity = user_identity(
             user,
             actor=getattr(request, "rls_actor", None),

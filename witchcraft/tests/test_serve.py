@@ -44,6 +44,8 @@ UNSET = (
     "METRICS_ALLOWED_IPS",
     "SECURE_SSL_REDIRECT",
     "BIND",
+    "TRUSTED_PROXIES",
+    "FORWARDED_ALLOW_IPS",
 )
 SHOW_DATABASE = (
     "import json, django; django.setup(); from django.conf import settings as s; "
@@ -392,6 +394,7 @@ def served(django_db_setup, django_db_blocker, tmp_path, collected_static):
         PORT=str(port),
         WEB_CONCURRENCY="2",
         METRICS_TOKEN=token,
+        TRUSTED_PROXIES="127.0.0.1",  # the TLS proxy on this machine
         WITCHCRAFT_DATA_DIR=str(tmp_path / "data"),
     )
     with log.open("w") as output:
@@ -434,7 +437,7 @@ def test_gunicorn_serves_health_static_files_and_metrics_with_debug_off(served):
 
     # DEBUG is off: plain HTTP is sent to HTTPS, except /healthz (above) and /metrics.
     assert requests.get(f"{base}/auth/login/", timeout=10, allow_redirects=False).status_code == 301
-    # Behind the TLS proxy (gunicorn trusts X-Forwarded-Proto from 127.0.0.1): the login page,
+    # Behind the TLS proxy (TRUSTED_PROXIES: gunicorn trusts its X-Forwarded-Proto): the login page,
     # and a static file under its hashed name, served by WhiteNoise with a far-future expiry.
     proxied = {"X-Forwarded-Proto": "https"}
     login = requests.get(f"{base}/auth/login/", headers=proxied, timeout=10)

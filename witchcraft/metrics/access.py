@@ -1,9 +1,11 @@
 """Who may read ``/metrics``: a bearer token or an allow-listed address, from the environment.
 
 ``METRICS_TOKEN``: ``Authorization: Bearer <token>`` (compared in constant time).
-``METRICS_ALLOWED_IPS``: addresses or networks (``10.0.0.0/8``, ``127.0.0.1``, ``::1``) whose
-requests need no token. Anyone else, and everyone when neither is configured, gets the site's
-ordinary 404: the endpoint does not admit that it exists.
+``METRICS_ALLOWED_IPS``: addresses or networks (``10.0.0.0/8``, ``192.0.2.7``) whose requests
+need no token. The address is the client's as :func:`witchcraft.rls.client_ip` finds it: behind
+a proxy named in ``TRUSTED_PROXIES``, the client it forwards, never the proxy itself. Anyone
+else, and everyone when neither is configured, gets the site's ordinary 404: the endpoint does
+not admit that it exists.
 """
 
 from __future__ import annotations

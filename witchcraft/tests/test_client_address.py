@@ -7,8 +7,12 @@ row read back.
 """
 
 import logging
+import os
+import signal
+import subprocess
 
 import pytest
+import requests
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
@@ -18,6 +22,7 @@ from accounts.models import AuditLog
 from witchcraft import clients, rls
 from witchcraft.metrics import access
 
+from . import test_serve
 from .test_settings import _python
 
 pytestmark = pytest.mark.django_db
@@ -268,3 +273,100 @@ def test_the_constraint_is_validated_on_a_clean_trail():
             ["audit_logs_request_id_plausible"],
         )
         assert cursor.fetchone() == (True,)
+
+
+# --- gunicorn trusts the same proxies --------------------------------------------------------------
+
+SHOW_GUNICORN = (
+    "import runpy; c = runpy.run_path('witchcraft/gunicorn.conf.py'); "
+    "print(repr(c['forwarded_allow_ips']))"
+)
+
+
+def test_gunicorn_reads_the_same_setting_and_refuses_its_own():
+    trusted = test_serve._python(["-c", SHOW_GUNICORN], TRUSTED_PROXIES="127.0.0.1,10.0.0.0/8")
+    assert trusted.returncode == 0, trusted.stderr
+    # What gunicorn checks when it loads the config: the single addresses (the networks join
+    # in each worker, below).
+    assert trusted.stdout.strip().splitlines()[-1] == "'127.0.0.1'"
+    nobody = test_serve._python(["-c", SHOW_GUNICORN])
+    assert nobody.stdout.strip().splitlines()[-1] == "''"
+    wrong = test_serve._python(["-c", SHOW_GUNICORN], TRUSTED_PROXIES="10.0.0.1/8")
+    assert wrong.returncode != 0
+    assert "TRUSTED_PROXIES: '10.0.0.1/8'" in wrong.stderr
+    own = test_serve._python(["-c", SHOW_GUNICORN], FORWARDED_ALLOW_IPS="*")
+    assert own.returncode != 0
+    assert "set TRUSTED_PROXIES" in own.stderr or "TRUSTED_PROXIES instead" in own.stderr
+
+
+def _gunicorn(tmp_path, database, **changes):
+    port = test_serve._free_port()
+    log = tmp_path / "gunicorn.log"
+    env = test_serve._env(
+        DEBUG="false",
+        SECRET_KEY="a-real-key-for-this-test-" + "x" * 40,
+        **database,
+        ALLOWED_HOSTS="127.0.0.1",
+        HOST="127.0.0.1",
+        PORT=str(port),
+        WEB_CONCURRENCY="1",
+        WITCHCRAFT_DATA_DIR=str(tmp_path / "data"),
+        **changes,
+    )
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [str(test_serve.GUNICORN), "-c", "witchcraft/gunicorn.conf.py"],
+            cwd=test_serve.ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    test_serve._wait_until_up(f"{base}/healthz", process, log)
+    return base, process
+
+
+def _stop(process):
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.mark.parametrize("proxies", ["", "127.0.0.0/8"])
+def test_gunicorn_and_the_site_trust_the_same_proxies(
+    django_db_setup, django_db_blocker, tmp_path, proxies
+):
+    """Real gunicorn, the proxy on 127.0.0.1: named as a network (which gunicorn 23 cannot
+    compare by itself), it is believed for X-Forwarded-Proto by gunicorn and for
+    X-Forwarded-For by the site; not named, for neither."""
+    with django_db_blocker.unblock():
+        database = test_serve._database_env()
+    base, process = _gunicorn(
+        tmp_path, database, TRUSTED_PROXIES=proxies, METRICS_ALLOWED_IPS="10.20.0.0/16"
+    )
+    try:
+        https = requests.get(
+            f"{base}/api/v1/me",
+            headers={"X-Forwarded-Proto": "https"},
+            timeout=10,
+            allow_redirects=False,
+        )
+        allowed = requests.get(
+            f"{base}/metrics", headers={"X-Forwarded-For": "10.20.1.1"}, timeout=10
+        )
+        other = requests.get(
+            f"{base}/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10
+        )
+    finally:
+        _stop(process)
+    if proxies:
+        assert https.status_code == 401  # not redirected: gunicorn believed the proxy
+        assert allowed.status_code == 200
+    else:
+        assert https.status_code == 301
+        assert allowed.status_code == 404
+    assert other.status_code == 404

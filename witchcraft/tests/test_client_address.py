@@ -59,7 +59,7 @@ def _seen_address(client, remote, forwarded=None) -> str | None:
     return _failed_sign_in(client, **meta)[1].ip
 
 
-# --- whose X-Forwarded-For is believed ---------------------------------------------------------
+# --- whose X-Forwarded-For is believed ------------------------------------------------------------
 
 
 def test_with_no_trusted_proxy_x_forwarded_for_is_ignored(client):
@@ -146,7 +146,7 @@ def test_an_ignored_header_from_a_local_proxy_is_logged_once(client, caplog, mon
     assert "TRUSTED_PROXIES" in warnings[0].getMessage()
 
 
-# --- TRUSTED_PROXIES itself ---------------------------------------------------------------------
+# --- TRUSTED_PROXIES itself -----------------------------------------------------------------------
 
 
 def test_the_setting_takes_addresses_networks_and_unix():
@@ -186,7 +186,7 @@ def test_the_setting_is_read_from_the_environment():
     assert done.stdout.strip().splitlines()[-1] == "['127.0.0.1/32', '10.0.0.0/8']"
 
 
-# --- /metrics behind a local proxy --------------------------------------------------------------
+# --- /metrics behind a local proxy ----------------------------------------------------------------
 
 
 def test_metrics_through_a_local_proxy_are_refused_unless_the_real_client_is_allowed(
@@ -249,7 +249,7 @@ def test_each_request_without_an_id_gets_its_own(client):
     assert second["X-Request-ID"] == second_row.request_id
 
 
-# --- the database's backstop ---------------------------------------------------------------------
+# --- the database's backstop ----------------------------------------------------------------------
 
 
 def test_the_database_refuses_an_implausible_request_id_in_an_audit_row():
@@ -275,7 +275,7 @@ def test_the_constraint_is_validated_on_a_clean_trail():
         assert cursor.fetchone() == (True,)
 
 
-# --- gunicorn trusts the same proxies --------------------------------------------------------------
+# --- gunicorn trusts the same proxies -------------------------------------------------------------
 
 SHOW_GUNICORN = (
     "import runpy; c = runpy.run_path('witchcraft/gunicorn.conf.py'); "

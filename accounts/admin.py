@@ -1,13 +1,22 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import audit, service_credentials, staff, tokens
-from accounts.forms import ServiceCredentialIssueForm, UserChangeAdminForm, UserCreationAdminForm
+from accounts import audit, devices, passwords, service_credentials, staff, tokens
+from accounts.forms import (
+    AdminPasswordForm,
+    ServiceCredentialIssueForm,
+    UserChangeAdminForm,
+    UserCreationAdminForm,
+)
 from accounts.models import (
     AccessToken,
     AuditLog,
@@ -90,8 +99,58 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
     filter_horizontal = ("groups", "user_permissions")
+    change_password_form = AdminPasswordForm
+    change_user_password_template = "admin/accounts/user/change_password.html"  # noqa: S105
     # The change page (templates/admin/accounts/user/change_form.html) has an "Impersonate"
     # button for the users the signed-in staff member may impersonate.
+
+    def has_change_permission(self, request, obj=None):
+        """A superuser's account is changed by superusers only (its change page is read-only
+        to other staff, its password form refused): the database refuses it anyway
+        (accounts/sql/0012)."""
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    @method_decorator(sensitive_post_parameters())
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password form, saved through accounts.passwords.password_set (hashing,
+        audit, reset links, sessions and tokens ended, as on the security page). A form that
+        is not valid, or not to be saved, is answered by Django's own view."""
+        user = self.get_object(request, unquote(id))
+        if user is not None and not self.has_change_permission(request, user):
+            raise PermissionDenied
+        form = AdminPasswordForm(user, request.POST) if user and request.method == "POST" else None
+        if form is None or not form.is_valid():
+            return super().user_change_password(request, id, form_url)
+        data = form.cleaned_data
+        if not (data["set_usable_password"] or "unset-password" in request.POST):
+            return super().user_change_password(request, id, form_url)  # "conflicting data"
+        own = user.pk == request.user.pk
+        try:
+            user, ended = passwords.password_set(
+                user_id=user.pk,
+                new_password=data["password1"] if data["set_usable_password"] else None,
+                keep_session_key=request.session.session_key if own else None,
+                user_agent=audit.request_user_agent(request),
+                end_other_sessions=data["end_other_sessions"],
+                revoke_tokens=data["revoke_tokens"],
+                by_staff=not own,
+            )
+        except passwords.PasswordChangeError as refused:
+            if refused.field is None:
+                raise PermissionDenied(" ".join(refused.messages)) from None
+            messages.error(request, " ".join(refused.messages))
+            return HttpResponseRedirect(request.get_full_path())
+        self.log_change(request, user, [{"changed": {"fields": ["password"]}}])
+        if own:
+            devices.session_renew(request, user)
+        messages.success(
+            request,
+            f"Password changed. Ended: {ended.reset_links} reset link(s), {ended.sessions}"
+            f" session(s), {ended.tokens} API token(s).",
+        )
+        return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[user.pk]))
 
     def get_readonly_fields(self, request, obj=None):
         """On the change page, what the runtime role cannot write is shown, not edited; the

@@ -2,7 +2,11 @@ import unicodedata
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    UserChangeForm,
+)
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
@@ -20,6 +24,28 @@ class UserChangeAdminForm(UserChangeForm):
     class Meta:
         model = User
         fields = ("email", "full_name")
+
+
+class AdminPasswordForm(AdminPasswordChangeForm):
+    """The admin's password form: Django's (a new password twice, or password sign-in disabled)
+    and what else the change ends, ticked by default. Saved by accounts.passwords.password_set,
+    the self-service page's service, never by ``save()``."""
+
+    end_other_sessions = forms.BooleanField(
+        label="Sign out the account's devices",
+        required=False,
+        initial=True,
+        help_text="Every session of this account ends (yours stays, if it is your own account).",
+    )
+    revoke_tokens = forms.BooleanField(
+        label="Revoke the account's API tokens",
+        required=False,
+        initial=True,
+        help_text="Service credentials are not touched: they are not the account's.",
+    )
+
+    def save(self, commit=True):
+        raise NotImplementedError("accounts.passwords.password_set saves this form")
 
 
 class RegisterForm(forms.Form):

@@ -148,6 +148,14 @@ def password_reset_issue(
         )
 
 
+def password_reset_links_end(*, user_id: int) -> int:
+    """End every still-valid reset link of the user (``end_password_reset_links``, for whoever
+    may change that user's password); return how many. Runs in the caller's context."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT end_password_reset_links(p_user_id => %s)", [user_id])
+        return cursor.fetchone()[0]
+
+
 def password_reset_token_user(*, raw_token: str) -> User | None:
     """The user a still-valid reset token belongs to, or None."""
     with rls.service_context():

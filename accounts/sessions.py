@@ -1,7 +1,7 @@
 """The session engine (``SESSION_ENGINE = "accounts.sessions"``): Django's database sessions,
 stored in ``user_sessions`` with the signed-in user, so a user can see and end their devices."""
 
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.backends.db import SessionStore as DBStore
 from django.db import DatabaseError, IntegrityError, router, transaction
@@ -46,3 +46,26 @@ class SessionStore(DBStore):
             if not must_create:
                 raise UpdateError from None
             raise
+
+
+def sessions_keep_signed_in(*, user, except_session_key: str | None = None) -> int:
+    """After a password change that leaves the user's other devices signed in: store the new
+    password's session hash in each of their other sessions (Django signs out a session whose
+    hash no longer matches the password); return how many. Runs in the caller's context."""
+    from accounts.models import UserSession
+
+    store = SessionStore()
+    auth_hash = user.get_session_auth_hash()
+    sessions = UserSession.objects.filter(user_id=user.pk, expire_date__gt=timezone.now())
+    if except_session_key:
+        sessions = sessions.exclude(session_key=except_session_key)
+    kept = 0
+    for session_key, session_data in sessions.values_list("session_key", "session_data"):
+        data = store.decode(session_data)
+        if data.get(SESSION_KEY) != str(user.pk):
+            continue
+        data[HASH_SESSION_KEY] = auth_hash
+        kept += UserSession.objects.filter(session_key=session_key).update(
+            session_data=store.encode(data)
+        )
+    return kept

@@ -142,12 +142,15 @@ def test_post_routes_refuse_get_and_requests_without_csrf():
 
 
 def _change(browser, current=PASSWORD, new=NEW_PASSWORD, again=None):
+    """The form as the page sends it by default: both "what else ends" boxes ticked."""
     return browser.post(
         reverse("accounts:password_change"),
         {
             "current_password": current,
             "new_password": new,
             "new_password_again": new if again is None else again,
+            "end_other_sessions": "on",
+            "revoke_tokens": "on",
         },
     )
 
@@ -175,7 +178,12 @@ def test_a_password_change_keeps_this_device_and_signs_out_the_others():
     assert int(session.get_decoded()[SESSION_KEY]) == user.pk
 
     [row] = AuditLog.objects.filter(user=user, event_type=audit.PASSWORD_CHANGED)
-    assert row.details == {"sessions_ended": 1}
+    assert row.details == {
+        "reset_links_ended": 0,
+        "sessions_ended": 1,
+        "tokens_revoked": 0,
+        "by_staff": False,
+    }
     assert row.actor_id == user.pk and row.user_agent == "Firefox on Linux"
     assert NEW_PASSWORD not in str(row.details)
     [message] = mail.outbox

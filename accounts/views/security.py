@@ -23,7 +23,11 @@ register_page("accounts:security", "Security")
 register_page("accounts:me_tokens", "API tokens")
 
 # Messages shown to people (S105 mistakes words like "password" in them for secrets).
-PASSWORD_CHANGED = "Your password is changed. Every other device was signed out."  # noqa: S105
+PASSWORD_CHANGED = "Your password is changed. Any reset link you asked for no longer works."  # noqa: S105
+OTHER_SESSIONS_ENDED = "Your other devices were signed out."
+TOKENS_REVOKED = "Your API tokens were revoked."
+END_OTHER_SESSIONS_LABEL = "Sign out my other devices"
+REVOKE_TOKENS_LABEL = "Revoke my API tokens"
 SESSION_REVOKED = "That device is signed out."
 TOKEN_REVOKED = "The token is revoked: it no longer works."  # noqa: S105
 TOKEN_NOT_FOUND = "There is no such active token."  # noqa: S105
@@ -68,6 +72,21 @@ class PasswordChangeForm(_PageForm):
         strip=False,
         max_length=PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    # Ticked unless the user unticks them: whoever may know the old password (a thief's session
+    # or token) loses it with the change.
+    end_other_sessions = forms.BooleanField(
+        label=END_OTHER_SESSIONS_LABEL,
+        required=False,
+        initial=True,
+        help_text="Every browser signed in to your account but this one must sign in again.",
+    )
+    revoke_tokens = forms.BooleanField(
+        label=REVOKE_TOKENS_LABEL,
+        required=False,
+        initial=True,
+        help_text="Apps and scripts using your API tokens stop working until given new ones.",
     )
 
     def clean(self):
@@ -174,13 +193,20 @@ def password_change(request):
                 new_password=form.cleaned_data["new_password"],
                 keep_session_key=request.session.session_key,
                 user_agent=_user_agent(request),
+                end_other_sessions=form.cleaned_data["end_other_sessions"],
+                revoke_tokens=form.cleaned_data["revoke_tokens"],
             )
         except passwords.PasswordChangeError as refused:
             for message in refused.messages:
                 form.add_error(refused.field, message)
         else:
             devices.session_renew(request, user)
-            messages.success(request, PASSWORD_CHANGED)
+            done = [PASSWORD_CHANGED]
+            if form.cleaned_data["end_other_sessions"]:
+                done.append(OTHER_SESSIONS_ENDED)
+            if form.cleaned_data["revoke_tokens"]:
+                done.append(TOKENS_REVOKED)
+            messages.success(request, " ".join(done))
             return _back("password")
     return _page(request, password_form=form)
 

@@ -195,13 +195,21 @@ def client_ip(request) -> str:
     remote = request.META.get("REMOTE_ADDR", "") or ""
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "") or ""
     trusted = settings.TRUSTED_PROXIES
-    if forwarded and not _warned and remote in _LOCAL_PEERS and remote not in trusted:
+    if forwarded and not _warned and _untrusted_local_proxy(remote, trusted):
         _warn_untrusted_local_proxy(remote)
     return clients.client_address(remote, forwarded, trusted)
 
 
 _LOCAL_PEERS = frozenset({"127.0.0.1", "::1"})
 _warned = False
+
+
+def _untrusted_local_proxy(remote: str, trusted: clients.TrustedProxies) -> bool:
+    """Whether the peer is surely a proxy on this machine (loopback, or a unix socket) that
+    TRUSTED_PROXIES does not name."""
+    if not remote:
+        return not trusted.unix_socket
+    return remote in _LOCAL_PEERS and remote not in trusted
 
 
 def _warn_untrusted_local_proxy(remote: str) -> None:
@@ -211,8 +219,8 @@ def _warn_untrusted_local_proxy(remote: str) -> None:
     _warned = True
     logger.warning(
         "X-Forwarded-For from %s ignored: it is not in TRUSTED_PROXIES, so every client "
-        "behind that proxy shares its address (README, Deployment)",
-        remote,
+        "behind that proxy shares its address (README, Deployment: Behind a proxy)",
+        remote or "a unix socket",
     )
 
 

@@ -136,14 +136,25 @@ def test_a_unix_socket_is_trusted_only_when_named(client, trusted):
     assert _seen_address(client, "", "garbage") is None
 
 
-def test_an_ignored_header_from_a_local_proxy_is_logged_once(client, caplog, monkeypatch):
+def _proxy_warnings(client, caplog, monkeypatch, *requests) -> list[str]:
     monkeypatch.setattr(rls, "_warned", False)
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="witchcraft.rls"):
-        _seen_address(client, PROXY, CLIENT)
-        _seen_address(client, PROXY, CLIENT)
-    warnings = [r for r in caplog.records if r.name == "witchcraft.rls"]
-    assert len(warnings) == 1
-    assert "TRUSTED_PROXIES" in warnings[0].getMessage()
+        for remote, forwarded in requests:
+            _seen_address(client, remote, forwarded)
+    return [r.getMessage() for r in caplog.records if r.name == "witchcraft.rls"]
+
+
+def test_an_ignored_header_from_a_local_proxy_is_logged_once(client, caplog, monkeypatch, trusted):
+    (warning,) = _proxy_warnings(client, caplog, monkeypatch, (PROXY, CLIENT), (PROXY, CLIENT))
+    assert "X-Forwarded-For from 127.0.0.1 ignored" in warning
+    assert "TRUSTED_PROXIES" in warning
+    (warning,) = _proxy_warnings(client, caplog, monkeypatch, ("", CLIENT))
+    assert "from a unix socket ignored" in warning
+    # Not for a client elsewhere (its header is its own claim), nor for a trusted proxy.
+    assert not _proxy_warnings(client, caplog, monkeypatch, ("198.51.100.4", CLIENT))
+    trusted("127.0.0.1, unix")
+    assert not _proxy_warnings(client, caplog, monkeypatch, (PROXY, CLIENT), ("", CLIENT))
 
 
 # --- TRUSTED_PROXIES itself -----------------------------------------------------------------------

@@ -46,17 +46,18 @@ db: setup
 migrate: db
 	$(PY) manage.py migrate --noinput
 
-# The worker (witchcraft/tasks.py) runs beside the web server and stops with it. Ctrl-C reaches
-# both; when runserver ends any other way the trap asks the worker to stop (SIGINT: it finishes
-# the job in hand first) and waits for it, so the next `make run` starts clean.
+# The worker (witchcraft/tasks.py) runs beside the web server and stops with it. It waits out a
+# database restart, and `--respawn` starts a new one if it dies (witchcraft/worker.py). Ctrl-C
+# reaches both; when runserver ends any other way the trap asks the worker to stop (SIGINT: it
+# finishes the job in hand first) and waits for it, so the next `make run` starts clean.
 run: migrate
-	@$(PY) manage.py procrastinate worker & worker=$$!; \
+	@$(PY) manage.py worker --respawn & worker=$$!; \
 	trap 'kill -INT $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # The job worker alone: scheduled maintenance (daily_maintenance, monthly_maintenance), mails.
 worker: migrate
-	$(PY) manage.py procrastinate worker
+	$(PY) manage.py worker
 
 # Production serving on this machine: gunicorn (witchcraft/gunicorn.conf.py) with DEBUG=false,
 # static files collected for WhiteNoise. Needs SECRET_KEY in .env or the environment.

@@ -23,7 +23,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from witchcraft import jobs
+from witchcraft import jobs, outage
 from witchcraft.embedded_db import EmbeddedServerError
 from witchcraft.metrics.access import may_scrape
 
@@ -37,14 +37,17 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def database_check() -> tuple[str, str | None]:
+def database_check(request=None) -> tuple[str, str | None]:
     """``("ok", None)`` when a round trip to the database succeeds, else
-    ``("unavailable", the reason)``; the reason is for authorised callers only."""
+    ``("unavailable", the reason)``; the reason is for authorised callers only. An outage is
+    noted on ``request`` (witchcraft.outage logs it once, not each probe)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except (DatabaseError, EmbeddedServerError) as exc:
+        if request is not None and outage.is_database_unavailable(exc):
+            outage.mark_unavailable(request, exc)
         return UNAVAILABLE, _one_line(exc)
     return OK, None
 
@@ -113,7 +116,7 @@ def healthz(request):
     if part and part not in PARTS:
         message = f"part must be one of {', '.join(PARTS)}."
         return JsonResponse({"error": {"code": "bad_request", "message": message}}, status=400)
-    database, database_reason = database_check()
+    database, database_reason = database_check(request)
     reasons = {"database": database_reason}
     if database == OK:
         worker, reasons["worker"] = worker_report()

@@ -149,7 +149,9 @@ class DatabaseOutageMiddleware:
             mark_unavailable(request, exc)
             return unavailable_response(request)
         if getattr(request, _MARK, False):
-            if response.status_code >= 500:
+            # 500: the exception Django turned into an answer. A 503 a view chose (/healthz,
+            # the API's own) stays as it is.
+            if response.status_code == 500:
                 return unavailable_response(request)
             return response
         if response.status_code < 500:

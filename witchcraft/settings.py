@@ -202,8 +202,8 @@ if not 60 <= QUOTA_RESERVATION_TTL_SECONDS <= 86_400:
 DAILY_MAINTENANCE_CRON = env.str("DAILY_MAINTENANCE_CRON", default="0 2 * * *")
 MONTHLY_MAINTENANCE_CRON = env.str("MONTHLY_MAINTENANCE_CRON", default="0 0 1 * *")
 WORKER_STALE_SECONDS = env.int("WORKER_STALE_SECONDS", default=300)
-# The worker (`manage.py procrastinate worker`, witchcraft/tasks.py): jobs that succeed are
-# deleted at once (failed ones stay for two weeks, see tasks.prune_finished_jobs); two jobs at
+# The worker (`manage.py worker`: witchcraft/worker.py, witchcraft/tasks.py): jobs that succeed
+# are deleted at once (failed ones stay for two weeks, see tasks.prune_finished_jobs); two jobs at
 # a time, so a long maintenance run never holds up the mails.
 PROCRASTINATE_WORKER_DEFAULTS = {
     "delete_jobs": "successful",

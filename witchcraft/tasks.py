@@ -17,7 +17,8 @@ shares. A worker that was down defers, when it starts, the last slot it missed (
 PROCRASTINATE_PERIODIC_DEFAULTS' max_delay); a run that finds its slot already covered by a
 later successful run does nothing, so missed slots give one run, not one each.
 
-Run the worker with ``manage.py procrastinate worker`` (``make worker``).
+Run the worker with ``manage.py worker`` (``make worker``; witchcraft/worker.py keeps it
+running through database restarts).
 """
 
 from __future__ import annotations

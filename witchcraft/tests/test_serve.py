@@ -11,7 +11,6 @@ import re
 import runpy
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,27 +25,15 @@ from django.db import connection
 from witchcraft import serving
 from witchcraft.db_backend.base import DatabaseWrapper
 from witchcraft.testing import factories
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-# Variables of the developer's shell (or .env) that would change what these tests see.
-UNSET = (
-    "DATABASE_POOL",
-    "DATABASE_POOL_SIZE",
-    "DATABASE_POOL_MIN_SIZE",
-    "DATABASE_POOL_TIMEOUT",
-    "DATABASE_MAX_CONNECTIONS",
-    "CONN_MAX_AGE",
-    "WEB_CONCURRENCY",
-    "WEB_THREADS",
-    "PROMETHEUS_MULTIPROC_DIR",
-    "METRICS_TOKEN",
-    "METRICS_ALLOWED_IPS",
-    "SECURE_SSL_REDIRECT",
-    "BIND",
-    "TRUSTED_PROXIES",
-    "FORWARDED_ALLOW_IPS",
+from witchcraft.testing.servers import (
+    ROOT,
+    clean_env,
+    free_port,
+    start_gunicorn,
+    stop,
+    wait_until_answers,
 )
+
 SHOW_DATABASE = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "d = s.DATABASES['default']; "
@@ -56,8 +43,7 @@ SHOW_DATABASE = (
 
 
 def _env(**changes: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in UNSET}
-    return env | {"DJANGO_SETTINGS_MODULE": "witchcraft.settings", **changes}
+    return clean_env(keep_database=True, **changes)
 
 
 def _python(args: list[str], **changes: str) -> subprocess.CompletedProcess:
@@ -331,12 +317,6 @@ def test_djangos_request_log_masks_them_too(gunicorn_conf):
 # --- gunicorn, for real ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _database_env() -> dict[str, str]:
     """The test database for a subprocess: libpq's PGHOST / PGPORT carry the host (for the
     embedded server, its socket directory), a URL without a host the rest."""
@@ -352,16 +332,8 @@ def _database_env() -> dict[str, str]:
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            requests.get(url, timeout=10)  # the socket is open before a worker has booted
-            return
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer within 60 s:\n{log.read_text()[-3000:]}")
+    if not wait_until_answers(url, process):
+        pytest.fail(f"gunicorn did not answer ({process.poll()}):\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +354,7 @@ def served(django_db_setup, django_db_blocker, tmp_path, collected_static):
     """gunicorn on a free port, two workers, DEBUG off, against the test database."""
     with django_db_blocker.unblock():
         database = _database_env()
-    port = _free_port()
+    port = free_port()
     token = secrets.token_urlsafe(24)
     log = tmp_path / "gunicorn.log"
     env = _env(
@@ -397,15 +369,7 @@ def served(django_db_setup, django_db_blocker, tmp_path, collected_static):
         TRUSTED_PROXIES="127.0.0.1",  # the TLS proxy on this machine
         WITCHCRAFT_DATA_DIR=str(tmp_path / "data"),
     )
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [str(GUNICORN), "-c", "witchcraft/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_gunicorn(env=env, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(f"{base}/healthz", process, log)
@@ -418,13 +382,7 @@ def served(django_db_setup, django_db_blocker, tmp_path, collected_static):
             "static": collected_static,
         }
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop(process)
 
 
 def test_gunicorn_serves_health_static_files_and_metrics_with_debug_off(served):

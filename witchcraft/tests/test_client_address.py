@@ -7,9 +7,6 @@ row read back.
 """
 
 import logging
-import os
-import signal
-import subprocess
 
 import pytest
 import requests
@@ -21,6 +18,7 @@ from accounts import audit
 from accounts.models import AuditLog
 from witchcraft import clients, rls
 from witchcraft.metrics import access
+from witchcraft.testing.servers import free_port, start_gunicorn, stop
 
 from . import test_serve
 from .test_settings import _python
@@ -311,7 +309,7 @@ def test_gunicorn_reads_the_same_setting_and_refuses_its_own():
 
 
 def _gunicorn(tmp_path, database, **changes):
-    port = test_serve._free_port()
+    port = free_port()
     log = tmp_path / "gunicorn.log"
     env = test_serve._env(
         DEBUG="false",
@@ -324,27 +322,10 @@ def _gunicorn(tmp_path, database, **changes):
         WITCHCRAFT_DATA_DIR=str(tmp_path / "data"),
         **changes,
     )
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [str(test_serve.GUNICORN), "-c", "witchcraft/gunicorn.conf.py"],
-            cwd=test_serve.ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start_gunicorn(env=env, log=log)
     base = f"http://127.0.0.1:{port}"
     test_serve._wait_until_up(f"{base}/healthz", process, log)
     return base, process
-
-
-def _stop(process):
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @pytest.mark.parametrize("proxies", ["", "127.0.0.0/8"])
@@ -373,7 +354,7 @@ def test_gunicorn_and_the_site_trust_the_same_proxies(
             f"{base}/metrics", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=10
         )
     finally:
-        _stop(process)
+        stop(process)
     if proxies:
         assert https.status_code == 401  # not redirected: gunicorn believed the proxy
         assert allowed.status_code == 200
@@ -381,3 +362,30 @@ def test_gunicorn_and_the_site_trust_the_same_proxies(
         assert https.status_code == 301
         assert allowed.status_code == 404
     assert other.status_code == 404
+
+
+def test_an_old_trail_with_an_implausible_id_keeps_it_and_new_rows_are_still_checked():
+    """The migration on a trail written before the rule: nothing is rewritten, the constraint
+    stays NOT VALID there, and it still refuses new rows (DDL rolls back with the test)."""
+    sql = (test_serve.ROOT / "accounts" / "sql" / "0013_audit_request_id.sql").read_text()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE audit_logs DROP CONSTRAINT audit_logs_request_id_plausible;"
+            " INSERT INTO audit_logs (event_type, severity, user_agent, request_id,"
+            "  target_type, target_id, details)"
+            " VALUES ('login_failed', 'warning', '', 'old id\x1b[31m', '', '', '{}')"
+        )
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no pending events before ALTER
+        cursor.execute(sql)
+        cursor.execute(
+            "SELECT convalidated FROM pg_constraint WHERE conname = %s",
+            ["audit_logs_request_id_plausible"],
+        )
+        assert cursor.fetchone() == (False,)
+    assert AuditLog.objects.filter(request_id="old id\x1b[31m").exists()
+    with (
+        pytest.raises(IntegrityError, match="audit_logs_request_id_plausible"),
+        transaction.atomic(),
+        rls.service_context(request_id="new id"),
+    ):
+        audit.audit_event(audit.LOGIN_FAILED)

@@ -219,6 +219,11 @@ class AccessTokenAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     actions = ("revoke_selected",)
 
+    def has_change_permission(self, request, obj=None):
+        # Tokens change only through their SQL functions (revoke: the action); the runtime
+        # role may not UPDATE access_tokens, so a saved form was a 500.
+        return False
+
     @admin.action(description="Revoke selected tokens")
     def revoke_selected(self, request, queryset):
         user_agent = audit.request_user_agent(request)

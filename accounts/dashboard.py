@@ -18,6 +18,7 @@ from django.views.decorators.http import require_safe
 from accounts import audit, selectors
 from accounts.models import AuditSeverity
 from witchcraft.csv_export import csv_cell
+from witchcraft.form_fields import Moment
 from witchcraft.staff import dashboard_page, staff_required
 
 PER_PAGE = 50
@@ -50,12 +51,12 @@ class AuditFilterForm(forms.Form):
     user = forms.EmailField(required=False, label="User email")
     actor = forms.EmailField(required=False, label="Actor email")
     ip = forms.GenericIPAddressField(required=False, label="IP")
-    since = forms.DateTimeField(
+    since = Moment(
         required=False,
         label="From (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
-    until = forms.DateTimeField(
+    until = Moment(
         required=False,
         label="To (UTC)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),

@@ -1,48 +1,53 @@
 """The staff dashboard's agent pages: ``/dashboard/agents/`` and one session's page."""
 
 import json
-from decimal import Decimal, InvalidOperation
 
+from django import forms
 from django.http import Http404
 from django.shortcuts import render
 
 from agents import dashboard_selectors as selectors
 from agents.models import AgentSession
+from witchcraft.form_fields import Email, Number, WholeNumber
 from witchcraft.staff import dashboard_page, staff_required
 
 dashboard_page("dashboard:agents", "Agent sessions")
 
+MAX_PAGE = 100_000
+
 
 def _page(value: str | None) -> int:
+    field = WholeNumber(min_value=1, max_value=MAX_PAGE, required=False)
     try:
-        return max(1, min(int(value or 1), 100_000))
-    except ValueError:
+        return field.clean(value) or 1
+    except forms.ValidationError:
         return 1
 
 
-def _filters(params) -> selectors.SessionFilters:
-    active = {"yes": True, "no": False}.get(params.get("active", ""))
-    try:
-        model_id = int(params["model"]) if params.get("model") else None
-    except ValueError:
-        model_id = None
-    try:
-        min_rating = Decimal(params["rating"]) if params.get("rating") else None
-    except InvalidOperation:
-        min_rating = None
-    if min_rating is not None and not min_rating.is_finite():
-        min_rating = None
-    return selectors.SessionFilters(
-        email=params.get("email", "").strip()[:254],
-        active=active,
-        model_id=model_id,
-        min_rating=min_rating,
-    )
+class SessionFilterForm(forms.Form):
+    """The list's filters; a value it refuses is shown as the field's error and filters
+    nothing."""
+
+    email = Email(required=False, label="User email")
+    active = forms.ChoiceField(required=False, choices=[("", "any"), ("yes", "yes"), ("no", "no")])
+    model = WholeNumber(required=False, min_value=1)
+    rating = Number(required=False, min_value=1, max_value=5, decimal_places=1)
+
+    def filters(self) -> selectors.SessionFilters:
+        self.is_valid()  # the fields it refused are left out of cleaned_data
+        data = self.cleaned_data
+        return selectors.SessionFilters(
+            email=data.get("email") or "",
+            active={"yes": True, "no": False}.get(data.get("active") or ""),
+            model_id=data.get("model"),
+            min_rating=data.get("rating"),
+        )
 
 
 @staff_required
 def agents(request):
-    filters = _filters(request.GET)
+    form = SessionFilterForm(request.GET)
+    filters = form.filters()
     listing = selectors.session_list(filters=filters, page=_page(request.GET.get("page")))
     query = request.GET.copy()
     query.pop("page", None)
@@ -52,6 +57,7 @@ def agents(request):
         {
             "listing": listing,
             "filters": filters,
+            "form": form,
             "models": selectors.model_choices(),
             "query": query.urlencode(),
             "filtered": any(

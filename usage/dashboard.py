@@ -15,6 +15,7 @@ from billing.models import SubscriptionTier
 from usage import dashboard_selectors as selectors
 from usage.models import AIModel, AIProvider
 from witchcraft.csv_export import csv_cell
+from witchcraft.form_fields import Day
 from witchcraft.staff import dashboard_page, staff_required
 
 dashboard_page("dashboard:overview", "Overview")
@@ -55,8 +56,8 @@ def overview(request):
 
 
 class UsageFilterForm(forms.Form):
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    start = Day(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    end = Day(required=False, label="To", widget=forms.DateInput({"type": "date"}))
     provider = forms.ModelChoiceField(
         AIProvider.objects.order_by("name"), required=False, empty_label="All providers"
     )

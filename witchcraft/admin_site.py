@@ -13,10 +13,20 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from witchcraft.admin_mixins import SafeChangeListAdmin
+
 
 class WitchcraftAdminSite(admin.AdminSite):
     site_header = "Witchcraft administration"
     site_title = "Witchcraft admin"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        """Every ModelAdmin, ours and other apps' (django-otp's), gets the change list that
+        refuses filter values the database cannot take (admin_mixins.SafeChangeList)."""
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, SafeChangeListAdmin):
+            admin_class = type(admin_class.__name__, (SafeChangeListAdmin, admin_class), {})
+        super().register(model_or_iterable, admin_class, **options)
 
     def login(self, request, extra_context=None):
         next_url = request.POST.get("next") or request.GET.get("next") or ""

@@ -429,8 +429,7 @@ def test_gunicorn_serves_health_static_files_and_metrics_with_debug_off(served):
 
     # The access log: paths without query strings, mailed tokens masked.
     requests.get(f"{base}/auth/verify/a-mailed-secret-token/", headers=proxied, timeout=10)
-    time.sleep(0.5)
-    log = served["log"].read_text()
+    log = _log_with(served["log"], "/auth/verify/")  # written after the answer: wait for it
     assert '"GET /healthz HTTP/1.1" 200' in log
     assert "never-logged" not in log
     assert "a-mailed-secret-token" not in log
@@ -442,3 +441,12 @@ def test_gunicorn_serves_health_static_files_and_metrics_with_debug_off(served):
     assert process.wait(timeout=30) == 0
     assert not folders[0].exists()
     assert "Traceback" not in served["log"].read_text()
+
+
+def _log_with(path, text: str, seconds: float = 30) -> str:
+    """The access log once it holds ``text`` (gunicorn writes a line after the answer is sent,
+    so a fixed pause was sometimes too short on a busy machine)."""
+    deadline = time.monotonic() + seconds
+    while text not in (log := path.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return log

@@ -15,13 +15,16 @@ import uuid
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import AccessToken, User
-from agents.models import AgentToolCall
+from agents.models import AgentFeedback, AgentToolCall
 from billing.models import UsageAlert
 from witchcraft.testing import factories, hostile
 
@@ -93,6 +96,13 @@ def world(self_reporting, settings):
         value_at_trigger=800,
         limit_at_trigger=1000,
     )
+    # One row for more admin pages to open and post to (the rest are walked with an id that
+    # names nothing).
+    AgentFeedback.objects.create(session=session, message=message, user=member, rating=4)
+    Group.objects.create(name="support")
+    TOTPDevice.objects.create(user=staff, name="app", confirmed=True)
+    StaticDevice.objects.create(user=staff, name="backup")
+    factories.service_credential(staff=staff)
     return {
         "staff": staff,
         "member": member,
@@ -121,15 +131,15 @@ def _admin_object_id(entry) -> str | None:
     if model_admin is None:
         return None
     obj = model_admin.model._default_manager.order_by("pk").first()
-    return None if obj is None else str(obj.pk)
+    return "0" if obj is None else str(obj.pk)  # "0": a page for a row that does not exist
 
 
 def _concrete(route: str, entry, world) -> str | None:
     """The route with each parameter filled with something that exists (None: nothing does)."""
     url = route
     for _converter, name in re.findall(r"<(?:(\w+):)?(\w+)>", route):
-        if name == "object_id":
-            value = _admin_object_id(entry)
+        if name == "object_id":  # the admin's "view on site" (admin/r/) names the member
+            value = _admin_object_id(entry) or str(world["member"].pk)
         elif name == "content_type_id":
             from django.contrib.contenttypes.models import ContentType
 
@@ -239,6 +249,8 @@ def test_no_page_answers_hostile_input_with_a_server_error(route, world):
         if form.method == "get" and hostile.same_site_path(form.action) == url:
             names.update(dict.fromkeys([*form.fields, *form.hidden], values))
     names.update(dict.fromkeys(hostile.UNKNOWN_PARAMS, hostile.CORE_FORM_VALUES))
+    if route.endswith(("/history/", "/delete/", "<path:object_id>/")):
+        names = {}  # the admin's history, delete and redirect pages read no parameter
     for name, sent in sorted(names.items()):
         for value in sent:
             walk.send("GET", f"{url}?{hostile.query(name, value)}")

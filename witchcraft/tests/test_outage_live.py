@@ -248,7 +248,8 @@ class Load:
             return sum(1 for a in self.answers if a[1] < 300 and a[1] > 0 and a[4] > moment)
 
 
-def _wait_for_successes(load: Load, since: float, *, seconds: float = 30) -> None:
+def _wait_for_successes(load: Load, since: float, logs: Path, *, seconds: float = 90) -> None:
+    """Every client has had a success since ``since`` (the web server recovered by itself)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if load.successes_since(since) >= CLIENTS:
@@ -256,7 +257,8 @@ def _wait_for_successes(load: Load, since: float, *, seconds: float = 30) -> Non
         time.sleep(0.2)
     with load.lock:
         last = [(a[1], a[2]) for a in load.answers[-5:]]
-    pytest.fail(f"the web server did not recover by itself; last answers: {last}")
+    web = (logs / "web.log").read_text()[-3000:]
+    pytest.fail(f"the web server did not recover by itself; last answers: {last}\n{web}")
 
 
 def _stored(pg: OwnPostgres, user_id: int) -> set[str]:
@@ -295,12 +297,12 @@ def test_the_database_killed_and_stopped_under_load(own_postgres, served):
         time.sleep(OUTAGE_SECONDS)
         pg.start()
         restarted = time.monotonic()
-        _wait_for_successes(load, restarted)
+        _wait_for_successes(load, restarted, served["logs"])
         pg.stop()  # a clean stop (fast shutdown: sessions are ended)
         time.sleep(OUTAGE_SECONDS)
         pg.start()
         restarted = time.monotonic()
-        _wait_for_successes(load, restarted)
+        _wait_for_successes(load, restarted, served["logs"])
         back_at = _server_now(pg)
         time.sleep(1)
 

@@ -52,6 +52,15 @@ def live_server(django_db_setup, django_db_blocker, live_server):
         )
 
 
+@pytest.fixture(scope="session")
+def collected_static():
+    """collectstatic with DEBUG off, once, for the tests that serve with gunicorn (a fresh
+    clone has no manifest, and a page that names a static file would fail without one)."""
+    from witchcraft.testing.servers import collect_static
+
+    return collect_static()
+
+
 @pytest.fixture
 def page(live_server, monkeypatch):
     """A Chromium page for browser tests; skipped (saying why) where Chromium is missing.

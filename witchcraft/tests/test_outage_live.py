@@ -119,7 +119,7 @@ def _member(pg: OwnPostgres, env: dict) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def served(own_postgres, tmp_path_factory):
+def served(own_postgres, tmp_path_factory, collected_static):
     """gunicorn and the worker on the test's own server, through its socket."""
     pg = own_postgres
     info = pg.info()

@@ -336,19 +336,6 @@ def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
         pytest.fail(f"gunicorn did not answer ({process.poll()}):\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="module")
-def collected_static():
-    """What `make serve` does before starting gunicorn: collectstatic with DEBUG off."""
-    done = _python(
-        ["manage.py", "collectstatic", "--noinput", "--verbosity", "0"],
-        DEBUG="false",
-        SECRET_KEY=secrets.token_urlsafe(50),
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    manifest = json.loads((ROOT / "staticfiles" / "staticfiles.json").read_text())
-    return manifest["paths"]
-
-
 @pytest.fixture
 def served(django_db_setup, django_db_blocker, tmp_path, collected_static):
     """gunicorn on a free port, two workers, DEBUG off, against the test database."""

@@ -25,13 +25,17 @@ def _mail_in_the_foreground(settings):
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Rate-limit counters and plans' rates live in the cache: each test starts with none."""
+    """Rate-limit counters, plans' rates and the catalog live in the cache: each test starts
+    with none."""
     from django.core.cache import cache
 
-    from billing.selectors import requests_per_minute_forget_all_local
+    from billing.selectors import public_tiers_snapshot, requests_per_minute_forget_all_local
+    from usage.catalog import snapshot as catalog_snapshot
 
     cache.clear()
     requests_per_minute_forget_all_local()
+    catalog_snapshot.forget_local()
+    public_tiers_snapshot.forget_local()
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,8 @@ from agents.models import (
     ToolCallStatus,
 )
 from usage import services as usage_services
-from usage.models import AIModel, AIUsageRequest, AIUsageRequestKey
+from usage.catalog import CatalogModel, catalog
+from usage.models import AIUsageRequest, AIUsageRequestKey
 from witchcraft import db_errors
 
 # AgentError.code: how to answer.
@@ -88,13 +89,9 @@ class MessageUsage:
     reservation_id: int | None = None  # the quota reservation it settles (priced by the server)
 
 
-def _catalog_model(*, name: str, field: str) -> AIModel:
-    """The active catalog model of that name (of an active provider)."""
-    found = list(
-        AIModel.objects.filter(name=name, is_active=True, provider__is_active=True).only(
-            "id", "provider_id"
-        )[:2]
-    )
+def _catalog_model(*, name: str, field: str) -> CatalogModel:
+    """The active catalog model of that name (of an active provider), from the cached catalog."""
+    found = catalog().named(name)
     if not found:
         raise AgentError(INVALID, UNKNOWN_MODEL, field=field)
     if len(found) > 1:
@@ -102,14 +99,8 @@ def _catalog_model(*, name: str, field: str) -> AIModel:
     return found[0]
 
 
-def _provider_model(*, provider: str, name: str) -> AIModel:
-    model = (
-        AIModel.objects.filter(
-            provider__slug=provider, name=name, is_active=True, provider__is_active=True
-        )
-        .only("id", "provider_id")
-        .first()
-    )
+def _provider_model(*, provider: str, name: str) -> CatalogModel:
+    model = catalog().of_provider(provider, name)
     if model is None:
         raise AgentError(INVALID, UNKNOWN_PROVIDER_MODEL, field="usage.model")
     return model
@@ -188,7 +179,7 @@ def session_create(
     if agent_name is not None:
         fields["agent_name"] = agent_name
     if model is not None:
-        fields["model_id"] = _catalog_model(name=model, field="model").pk
+        fields["model_id"] = _catalog_model(name=model, field="model").id
     if metadata is not None:
         fields["metadata"] = metadata
     return AgentSession.objects.create(**fields)
@@ -239,13 +230,13 @@ def message_add(
     """
     if usage is not None and role != MessageRole.ASSISTANT:
         raise AgentError(INVALID, USAGE_NOT_ASSISTANT, field="usage")
-    model_id = _catalog_model(name=model, field="model").pk if model is not None else None
+    model_id = _catalog_model(name=model, field="model").id if model is not None else None
     usage_model = None
     if usage is not None:
         usage_model = _provider_model(provider=usage.provider, name=usage.model)
-        if model_id is not None and model_id != usage_model.pk:
+        if model_id is not None and model_id != usage_model.id:
             raise AgentError(INVALID, MODEL_MISMATCH, field="model")
-        model_id = usage_model.pk
+        model_id = usage_model.id
         input_tokens = usage.input_tokens if input_tokens is None else input_tokens
         output_tokens = usage.output_tokens if output_tokens is None else output_tokens
         latency_ms = usage.latency_ms if latency_ms is None else latency_ms
@@ -263,7 +254,7 @@ def message_add(
                 session_id=session_id,
                 role=role,
                 content=content,
-                model_id=usage_model.pk,
+                model_id=usage_model.id,
                 usage=usage,
             )
             if retried is not None:
@@ -285,7 +276,7 @@ def message_add(
             usage_services.usage_record(
                 user_id=user_id,
                 provider_id=usage_model.provider_id,
-                model_id=usage_model.pk,
+                model_id=usage_model.id,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
                 request_id=usage.request_id,

@@ -22,6 +22,7 @@ from billing.models import (
     UserSubscription,
 )
 from billing.services import refusals
+from witchcraft.cached import Snapshot
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,8 @@ class PublicTier:
     features: dict
 
 
-def public_tiers() -> list[PublicTier]:
-    """Return the public, active plans in their display order."""
-    return [
+def _public_tiers() -> tuple[PublicTier, ...]:
+    return tuple(
         PublicTier(
             slug=t.slug,
             name=t.name,
@@ -156,7 +156,17 @@ def public_tiers() -> list[PublicTier]:
         for t in SubscriptionTier.objects.filter(is_public=True, is_active=True).order_by(
             "sort_order", "monthly_price", "slug"
         )
-    ]
+    )
+
+
+# Cached (witchcraft.cached); a tier saved or deleted forgets it (billing.apps), and so does
+# each plan's cached rate.
+public_tiers_snapshot: Snapshot[tuple[PublicTier, ...]] = Snapshot("public-tiers", _public_tiers)
+
+
+def public_tiers() -> list[PublicTier]:
+    """Return the public, active plans in their display order."""
+    return list(public_tiers_snapshot.get())
 
 
 # --- Staff dashboard: quotas near or over their limit, and the quota alerts ---------------

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
+from usage.catalog import CatalogModel, catalog
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
 from usage.services import refusals
 
@@ -75,23 +76,6 @@ class MonthlyUsage:
     year: int
     month: int
     totals: UsageTotals
-
-
-@dataclass(frozen=True)
-class CatalogModel:
-    """An active model of an active provider, with its prices (US dollars per 1M tokens)."""
-
-    id: int
-    name: str
-    display_name: str
-    provider_id: int
-    provider: str  # slug
-    provider_name: str
-    is_local: bool
-    context_window: int
-    input_price_per_million: Decimal
-    output_price_per_million: Decimal
-    cached_input_price_per_million: Decimal
 
 
 MAX_DAILY_DAYS = 366
@@ -183,25 +167,6 @@ def usage_monthly_for_user(*, user_id: int, limit: int = 24) -> list[MonthlyUsag
 
 
 def catalog_models() -> list[CatalogModel]:
-    """Return the active models of active providers, by provider then model name."""
-    rows = (
-        AIModel.objects.filter(is_active=True, provider__is_active=True)
-        .select_related("provider")
-        .order_by("provider__slug", "name")
-    )
-    return [
-        CatalogModel(
-            id=m.id,
-            name=m.name,
-            display_name=m.display_name,
-            provider_id=m.provider_id,
-            provider=m.provider.slug,
-            provider_name=m.provider.name,
-            is_local=m.provider.is_local,
-            context_window=m.context_window,
-            input_price_per_million=m.input_price_per_million,
-            output_price_per_million=m.output_price_per_million,
-            cached_input_price_per_million=m.cached_input_price_per_million,
-        )
-        for m in rows
-    ]
+    """Return the active models of active providers, by provider then model name (cached:
+    usage.catalog)."""
+    return list(catalog().models)

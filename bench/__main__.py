@@ -29,6 +29,7 @@ from bench.harness import (
     machine,
     median,
     pg_bin,
+    require,
     server_url,
     write_json,
 )
@@ -127,6 +128,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small data, short runs (< 2 min)")
     parser.add_argument("--runs", type=int, help="runs per figure (median reported)")
     options = parser.parse_args()
+    # Before anything is loaded: the HTTP figures need wrk (`make bench` installs it).
+    require("wrk", "apt-get install wrk, or run `make bench`, which installs it")
     plan = QUICK if options.quick else FULL
     if options.runs:
         plan = Plan(**{**plan.__dict__, "runs": options.runs})

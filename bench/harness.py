@@ -153,16 +153,21 @@ class BenchDatabase:
             return conn.execute(sql, params).fetchone()[0]
 
 
+def require(name: str, install: str) -> str:
+    """The path of the program ``name``, or exit saying how to install it (no traceback)."""
+    found = shutil.which(name)
+    if not found:
+        raise SystemExit(f"bench: {name} is not installed ({install})")
+    return found
+
+
 def pg_bin(name: str, server_version_num: int) -> str:
     """The client program ``name`` of the server's major version when installed, else PATH's."""
     major = server_version_num // 10000
     for candidate in (Path(f"/usr/lib/postgresql/{major}/bin/{name}"),):
         if candidate.exists():
             return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        raise SystemExit(f"bench: {name} is not installed (apt-get install postgresql-client)")
-    return found
+    return require(name, "apt-get install postgresql-client")
 
 
 def machine(db: BenchDatabase) -> dict:

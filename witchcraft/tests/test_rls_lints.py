@@ -30,8 +30,6 @@ FRAMEWORK_TABLES = [
     "auth_permission",
     "auth_group",
     "auth_group_permissions",
-    "users_groups",
-    "users_user_permissions",
     "django_session",
     *QUEUE_TABLES,
 ]

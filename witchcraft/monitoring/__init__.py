@@ -1,10 +1,11 @@
 """``/dashboard/monitoring/``: the seed's "Key Metrics" and "Alerts to Set Up" for staff.
 
 Every number comes from a roll-up (``ai_usage_daily``, ``ai_usage_monthly``), an indexed
-range (``audit_logs`` by ``created_at``, ``user_quotas`` by ``usage_ratio``) or the server's
-own statistics views (``pg_stat_activity``, sizes); never a scan of ``ai_usage_requests``.
-The background work (the worker's heartbeat, the queue, the last maintenance runs) comes from
-witchcraft.jobs.
+range (``audit_logs`` by ``created_at``, ``user_quotas`` by ``usage_ratio``, the last hour of
+``ai_usage_requests`` by ``created_at``: :mod:`.windows`) or the server's own statistics
+(``pg_stat_activity``, ``pg_stat_statements``: :mod:`.statements`, sizes); never a broad scan of
+``ai_usage_requests``. The background work (the worker's heartbeat, the queue, the last
+maintenance runs) comes from witchcraft.jobs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from django.db.models import Count, Max, Q, Sum
 from django.db.models.functions import TruncMinute
 from django.shortcuts import render
@@ -23,6 +24,8 @@ from accounts.models import AuditLog
 from billing.models import UserQuota
 from usage.models import AIUsageDaily, AIUsageMonthly
 from witchcraft import jobs
+from witchcraft.monitoring.statements import SLOW_QUERY_SECONDS, slow_queries
+from witchcraft.monitoring.windows import ALERT_WINDOW, request_windows
 from witchcraft.staff import dashboard_page, staff_required
 
 dashboard_page("dashboard:monitoring", "Monitoring")
@@ -49,8 +52,6 @@ FAILED_LOGINS_PER_MINUTE = 10
 FAILED_LOGIN_WINDOW = timedelta(minutes=10)
 ERROR_RATE_LIMIT = 0.05
 DATABASE_SIZE_LIMIT = 0.8
-SLOW_QUERY_SECONDS = 1
-SLOW_QUERY_LIMIT = 20
 
 OK, WARNING, FIRING = "OK", "warning", "firing"
 
@@ -89,7 +90,9 @@ def _state(value: float, limit: float, *, strictly_above: bool = True) -> str:
 
 
 def usage_today(*, now: datetime) -> dict:
-    """Today's (UTC) totals from ai_usage_daily: users, requests, errors, latency."""
+    """Today's (UTC) totals from ai_usage_daily: users, requests, latency, and ``unsuccessful``
+    (the roll-up's error_count: every request that did not succeed, cancelled and rejected
+    ones included; the error rate comes from :func:`request_windows`)."""
     totals = AIUsageDaily.objects.filter(usage_date=now.date()).aggregate(
         users=Count("user", distinct=True),
         requests=Sum("request_count"),
@@ -97,15 +100,10 @@ def usage_today(*, now: datetime) -> dict:
         latency_sum=Sum("latency_ms_sum"),
         latency_count=Sum("latency_count"),
     )
-    requests = totals["requests"] or 0
-    elapsed = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
     return {
         "users": totals["users"],
-        "requests": requests,
-        "errors": totals["errors"] or 0,
-        "error_rate": (totals["errors"] or 0) / requests if requests else 0.0,
-        "error_percent": 100 * (totals["errors"] or 0) / requests if requests else 0.0,
-        "requests_per_second": requests / max(elapsed, 1),
+        "requests": totals["requests"] or 0,
+        "unsuccessful": totals["errors"] or 0,
         "avg_latency_ms": (
             totals["latency_sum"] / totals["latency_count"] if totals["latency_count"] else None
         ),
@@ -209,47 +207,10 @@ def connections() -> dict:
     }
 
 
-def slow_queries() -> dict:
-    """Statements of this database running longer than SLOW_QUERY_SECONDS now (the text of
-    every connection, through monitoring_slow_queries()), and pg_stat_statements' slowest when
-    that extension is installed."""
-    with connection.cursor() as cursor:
-        cursor.execute(  # SECURITY DEFINER: every connection's activity, for staff only
-            "SELECT out_pid, out_user, out_seconds, out_query, out_total"
-            " FROM monitoring_slow_queries(%s, %s)",
-            [SLOW_QUERY_SECONDS, SLOW_QUERY_LIMIT],
-        )
-        running = cursor.fetchall()
-        cursor.execute(
-            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = %s)", ["pg_stat_statements"]
-        )
-        (installed,) = cursor.fetchone()
-    statements = None
-    if installed:
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT left(query, 500), calls, mean_exec_time FROM pg_stat_statements"
-                    " WHERE mean_exec_time > %s ORDER BY mean_exec_time DESC LIMIT %s",
-                    [SLOW_QUERY_SECONDS * 1000, SLOW_QUERY_LIMIT],
-                )
-                statements = [
-                    {"query": q, "calls": calls, "mean_ms": mean}
-                    for q, calls, mean in cursor.fetchall()
-                ]
-        except DatabaseError:
-            statements = None  # installed but not loaded (shared_preload_libraries)
-    return {
-        "count": running[0][4] if running else 0,
-        "running": [
-            {"pid": pid, "user": user, "seconds": seconds, "query": query}
-            for pid, user, seconds, query, _ in running
-        ],
-        "statements": statements,
-    }
-
-
-def alerts(*, quotas, logins, today, sizes, slow) -> list[Alert]:
+def alerts(*, quotas, logins, windows, sizes, slow) -> list[Alert]:
+    """The seed's "Alerts to Set Up", as the page shows them (deploy/prometheus has the same
+    rules for Prometheus)."""
+    window = windows[ALERT_WINDOW]
     return [
         Alert(
             "Quota exceeded",
@@ -275,9 +236,11 @@ def alerts(*, quotas, logins, today, sizes, slow) -> list[Alert]:
         Alert(
             "High error rate",
             "warning",
-            "more than 5 % of today's requests",
-            f"{today['error_rate'] * 100:.1f} % ({today['errors']} of {today['requests']})",
-            _state(today["error_rate"], ERROR_RATE_LIMIT),
+            f"more than 5 % of the last {window.seconds // 60} minutes' requests failed",
+            f"{window.error_rate * 100:.1f} % ({window.failed} failed of"
+            f" {window.succeeded + window.failed}; {window.cancelled} cancelled and"
+            f" {window.rejected} rejected apart)",
+            _state(window.error_rate, ERROR_RATE_LIMIT),
         ),
         Alert(
             "Database size",
@@ -289,11 +252,17 @@ def alerts(*, quotas, logins, today, sizes, slow) -> list[Alert]:
         Alert(
             "Slow queries",
             "warning",
-            f"running longer than {SLOW_QUERY_SECONDS} s",
-            f"{slow['count']} running now",
-            FIRING if slow["count"] else OK,
+            f"running longer than {SLOW_QUERY_SECONDS} s now, or slower than that on average"
+            " (pg_stat_statements)",
+            f"{slow['count']} running now, {slow['statements_count']} slow statements",
+            FIRING if slow["count"] or slow["statements_count"] else OK,
         ),
     ]
+
+
+def clock() -> datetime:
+    """The time the page and /metrics measure windows up to (tests pin it)."""
+    return datetime.now(UTC)
 
 
 # --- view -------------------------------------------------------------------------------------
@@ -301,26 +270,26 @@ def alerts(*, quotas, logins, today, sizes, slow) -> list[Alert]:
 
 @staff_required
 def monitoring(request):
-    now = datetime.now(UTC)
-    today = usage_today(now=now)
+    now = clock()
     quotas = quota_usage()
     logins = failed_login_peak(now=now)
+    windows = request_windows(now=now)
     sizes = database_sizes()
-    conns = connections()
     slow = slow_queries()
     return render(
         request,
         "dashboard/monitoring.html",
         {
             "now": now,
-            "today": today,
+            "today": usage_today(now=now),
+            "windows": list(windows.values()),
             "monthly_users": active_users_this_month(now=now),
             "quotas": quotas,
             "logins": logins,
             "sizes": sizes,
-            "conns": conns,
+            "conns": connections(),
             "slow": slow,
-            "alerts": alerts(quotas=quotas, logins=logins, today=today, sizes=sizes, slow=slow),
+            "alerts": alerts(quotas=quotas, logins=logins, windows=windows, sizes=sizes, slow=slow),
             "estimate_users": ESTIMATE_USERS,
             "queue": jobs.job_queue(),
             "runs": jobs.recent_runs(),

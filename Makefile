@@ -68,8 +68,18 @@ serve: setup
 	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=false HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c witchcraft/gunicorn.conf.py
 
-test: migrate
+test: migrate promtool
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests check the alert rules (deploy/prometheus) with promtool, from Debian's prometheus
+# package, installed when missing (as root; the package's own server is not needed).
+.PHONY: promtool
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "make test needs promtool (Debian: apt-get install --no-install-recommends prometheus)" >&2; exit 1; fi; \
+	fi
 
 # Demo data in the development database: DEMO_USERS users with DEMO_DAYS days of usage (see
 # `manage.py seed_demo --help`). Earlier demo data is replaced, nothing else is touched; a

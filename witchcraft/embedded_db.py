@@ -238,7 +238,7 @@ def _start() -> ServerInfo:
     socket_dir = _pgserver().find_suitable_socket_dir(pgdata, runtime)
     if _system_user() is not None and socket_dir != pgdata:
         socket_dir.chmod(0o777)
-    options = f"-h '' -k {socket_dir}"
+    options = server_options(socket_dir)
     # After a kill -9 the old backends may hold shared memory for a moment: retry briefly.
     last_error: EmbeddedServerError | None = None
     for attempt in range(5):
@@ -269,6 +269,30 @@ def _start() -> ServerInfo:
     if info is None or not _connects(info):
         raise EmbeddedServerError(f"the embedded PostgreSQL did not come up; see {pgdata / 'log'}")
     return info
+
+
+def pkglib_dir() -> Path:
+    """The server's folder of loadable modules (``pg_config --pkglibdir``)."""
+    done = subprocess.run(  # noqa: S603 - a bundled binary with a fixed argument
+        [str(bin_dir() / "pg_config"), "--pkglibdir"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    return Path(done.stdout.strip())
+
+
+def server_options(socket_dir: Path, *, libraries: Path | None = None) -> str:
+    """The postgres options ``pg_ctl -o`` passes: no TCP, the socket in ``socket_dir``, and
+    pg_stat_statements preloaded when this build has the module (the wheel's PostgreSQL 18
+    does not ship it; the monitoring page then says so). ``libraries`` defaults to the
+    server's own module folder."""
+    options = f"-h '' -k {socket_dir}"
+    folder = libraries if libraries is not None else pkglib_dir()
+    if (folder / "pg_stat_statements.so").exists():
+        options += " -c shared_preload_libraries=pg_stat_statements"
+    return options
 
 
 def _pid_alive() -> bool:

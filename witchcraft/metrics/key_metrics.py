@@ -1,23 +1,28 @@
-"""The seed's "Key Metrics to Track" as Prometheus gauges, computed when Prometheus scrapes.
+"""The seed's "Key Metrics to Track", and a gauge for each of its "Alerts to Set Up", as
+Prometheus gauges computed when Prometheus scrapes.
 
-Read through the monitoring page's selectors (witchcraft/monitoring.py): today's and this
-month's roll-ups, the quota index, the audit log's time index, the server's own statistics;
-never the raw usage rows, so a scrape stays cheap however much traffic there was.
+Read through the monitoring page's selectors (witchcraft/monitoring/): today's and this
+month's roll-ups, the quota index, the audit log's time index, the last hour of the usage log
+by its time index (monitoring_request_windows()), the server's own statistics and
+pg_stat_statements; never a broad scan of the raw usage rows, so a scrape stays cheap however
+much traffic there was. deploy/prometheus/witchcraft-rules.yml alerts on these gauges.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from prometheus_client.core import GaugeMetricFamily
 
 from accounts.models import AuditLog
+from usage.models import UsageStatus
 from witchcraft import monitoring, rls
 from witchcraft.embedded_db import EmbeddedServerError
+from witchcraft.monitoring import statements, windows
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,8 @@ def read(*, now: datetime) -> dict:
             (database_bytes,) = cursor.fetchone()
         return {
             "today": monitoring.usage_today(now=now),
+            "windows": windows.request_windows(now=now),
+            "slow": statements.slow_queries(),
             "monthly_users": monitoring.active_users_this_month(now=now),
             "quotas": monitoring.quota_usage(),
             "failed_logins": AuditLog.objects.filter(
@@ -97,28 +104,21 @@ def families(values: dict | None, *, seconds: float) -> list[GaugeMetricFamily]:
     limits.add_metric(["configured"], conns["max"])
     limits.add_metric(["server"], conns["server_max"])
     latency_ms = today["avg_latency_ms"]
+    capacity = monitoring.capacity_bytes()
     return [
         *up,
         active,
+        *_request_families(values["windows"]),
+        *_slow_families(values["slow"]),
         _gauge(
             "witchcraft_ai_requests_today",
             "AI requests recorded today (UTC), from the daily roll-up.",
             today["requests"],
         ),
         _gauge(
-            "witchcraft_ai_requests_per_second",
-            "Today's AI requests divided by the seconds elapsed today (UTC).",
-            today["requests_per_second"],
-        ),
-        _gauge(
-            "witchcraft_ai_failed_requests_today",
-            "AI requests that failed today (UTC).",
-            today["errors"],
-        ),
-        _gauge(
-            "witchcraft_ai_failed_request_ratio",
-            "Failed share of today's AI requests (alert above 0.05).",
-            today["error_rate"],
+            "witchcraft_ai_unsuccessful_requests_today",
+            "AI requests of today (UTC) that did not succeed: failed, cancelled or rejected.",
+            today["unsuccessful"],
         ),
         _gauge(
             "witchcraft_ai_response_time_seconds_average",
@@ -145,7 +145,12 @@ def families(values: dict | None, *, seconds: float) -> list[GaugeMetricFamily]:
         _gauge(
             "witchcraft_database_capacity_bytes",
             "The plan's database capacity (DATABASE_CAPACITY_BYTES; alert above 80 %).",
-            monitoring.capacity_bytes(),
+            capacity,
+        ),
+        _gauge(
+            "witchcraft_database_capacity_usage_ratio",
+            "Database size over DATABASE_CAPACITY_BYTES (alert above 0.8).",
+            values["database_bytes"] / capacity if capacity else 0.0,
         ),
         in_use,
         limits,
@@ -162,6 +167,62 @@ def families(values: dict | None, *, seconds: float) -> list[GaugeMetricFamily]:
     ]
 
 
+def _request_families(request_windows: dict) -> list[GaugeMetricFamily]:
+    """AI requests over the last 1, 5 and 60 minutes (witchcraft.monitoring.windows)."""
+    counts = GaugeMetricFamily(
+        "witchcraft_ai_requests_recent",
+        "AI requests recorded in the last minute(s), by window (1m, 5m, 60m) and status.",
+        labels=["window", "status"],
+    )
+    per_second = GaugeMetricFamily(
+        "witchcraft_ai_requests_per_second",
+        "AI requests per second over the window (every status).",
+        labels=["window"],
+    )
+    ratio = GaugeMetricFamily(
+        "witchcraft_ai_failed_request_ratio",
+        "Failed (error, timeout) over succeeded + failed in the window; cancelled and rejected"
+        " requests are on neither side (alert above 0.05 over 5m).",
+        labels=["window"],
+    )
+    for name, window in request_windows.items():
+        for status in UsageStatus.values:
+            counts.add_metric([name, status], window.by_status.get(status, 0))
+        per_second.add_metric([name], window.requests_per_second)
+        ratio.add_metric([name], window.error_rate)
+    return [counts, per_second, ratio]
+
+
+def _slow_families(slow: dict) -> list[GaugeMetricFamily]:
+    """Slow queries running now, and pg_stat_statements' slow statements where it answers."""
+    state = GaugeMetricFamily(
+        "witchcraft_pg_stat_statements_available",
+        "1 when pg_stat_statements answers in this database, else 0 (state: ok, not_loaded,"
+        " absent).",
+        labels=["state"],
+    )
+    state.add_metric([slow["statements_state"]], 1 if slow["statements_state"] == "ok" else 0)
+    return [
+        _gauge(
+            "witchcraft_slow_queries_running",
+            "Statements of this database running longer than 1 s now (alert above 0).",
+            slow["count"],
+        ),
+        state,
+        _gauge(
+            "witchcraft_slow_statements",
+            "Statements of this database slower than 1 s on average since pg_stat_statements"
+            " was reset (0 where it does not answer).",
+            slow["statements_count"],
+        ),
+        _gauge(
+            "witchcraft_slow_statement_calls",
+            "Calls of those statements (their sum; alert when it grows).",
+            sum(statement["calls"] for statement in slow["statements"]),
+        ),
+    ]
+
+
 class KeyMetricsCollector:
     """A prometheus_client collector that reads the key metrics once per scrape."""
 
@@ -171,7 +232,7 @@ class KeyMetricsCollector:
     def collect(self):
         started = time.perf_counter()
         try:
-            values = read(now=self.now or datetime.now(UTC))
+            values = read(now=self.now or monitoring.clock())
         except (DatabaseError, EmbeddedServerError):
             logger.exception("metrics: the key metrics could not be read")
             values = None

@@ -65,6 +65,18 @@ BEGIN
 END
 $$;
 
+-- monitoring_statements_schema(): the schema pg_stat_statements is installed in, or NULL.
+-- Internal: called by the two functions below as their owner, not granted to anyone.
+CREATE OR REPLACE FUNCTION public.monitoring_statements_schema()
+RETURNS text
+LANGUAGE sql STABLE SET search_path = pg_catalog, public, pg_temp
+AS $$
+    SELECT n.nspname::text
+      FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+     WHERE e.extname = 'pg_stat_statements'
+$$;
+REVOKE ALL ON FUNCTION public.monitoring_statements_schema() FROM PUBLIC;
+
 -- monitoring_statements_state(): 'ok' when pg_stat_statements answers, 'not_loaded' when the
 -- extension exists but its library was not preloaded, 'absent' when it is not installed in
 -- this database. Staff or the service context only.
@@ -78,9 +90,7 @@ BEGIN
     IF NOT (auth.is_admin() OR auth.is_service()) THEN
         RAISE EXCEPTION 'monitoring is for staff' USING ERRCODE = '42501';
     END IF;
-    SELECT n.nspname INTO v_schema
-      FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-     WHERE e.extname = 'pg_stat_statements';
+    v_schema := public.monitoring_statements_schema();
     IF v_schema IS NULL THEN
         RETURN 'absent';
     END IF;
@@ -109,9 +119,7 @@ BEGIN
     IF NOT (auth.is_admin() OR auth.is_service()) THEN
         RAISE EXCEPTION 'monitoring is for staff' USING ERRCODE = '42501';
     END IF;
-    SELECT n.nspname INTO v_schema
-      FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-     WHERE e.extname = 'pg_stat_statements';
+    v_schema := public.monitoring_statements_schema();
     IF v_schema IS NULL THEN
         RETURN;
     END IF;

@@ -169,3 +169,21 @@ def test_db_command_status_url_psql_and_stop(scratch):
     assert dbshell.stdout.strip().startswith("18")  # the embedded server, not another one
     assert "stopped" in manage("stop").stdout
     assert "stopped" in manage("status").stdout
+
+
+def test_pg_stat_statements_is_preloaded_only_where_the_build_has_it(tmp_path):
+    """A module missing from the build would keep the server from starting (the wheel's
+    PostgreSQL 18 lacks it; Debian's has it)."""
+    socket_dir = Path("/tmp/sockets")
+    assert embedded_db.server_options(socket_dir, libraries=tmp_path) == f"-h '' -k {socket_dir}"
+    (tmp_path / "pg_stat_statements.so").write_bytes(b"")
+    assert embedded_db.server_options(socket_dir, libraries=tmp_path) == (
+        f"-h '' -k {socket_dir} -c shared_preload_libraries=pg_stat_statements"
+    )
+
+
+def test_the_started_server_preloads_pg_stat_statements_when_it_can(scratch):
+    info = embedded_db.ensure_running()
+    has_module = (embedded_db.pkglib_dir() / "pg_stat_statements.so").exists()
+    preloaded = _query(info, "SHOW shared_preload_libraries")
+    assert ("pg_stat_statements" in preloaded) == has_module

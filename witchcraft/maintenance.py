@@ -23,16 +23,19 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, connection, transaction
 
 from accounts import audit
-from witchcraft import rls
+from witchcraft import retention, rls
 from witchcraft.models import MaintenanceRun
 
 logger = logging.getLogger(__name__)
 
 DRY_RUN_NOTICE = "dry run: nothing was changed"
 
-# The scheduled jobs and the SQL function each one runs.
+# The scheduled jobs and the SQL function each one runs; placeholders are filled from
+# job_params (the retention settings: witchcraft/retention.py).
 JOBS: dict[str, str] = {
-    "daily_maintenance": "SELECT public.daily_maintenance()",
+    "daily_maintenance": "SELECT public.daily_maintenance("
+    "p_usage_archive_after_months => %(usage_archive_after_months)s,"
+    " p_usage_partitions_per_run => %(usage_partitions_per_run)s)",
     "monthly_maintenance": "SELECT public.monthly_maintenance()",
 }
 AUDIT_EVENT = "maintenance_run"
@@ -40,7 +43,14 @@ INTERRUPTED = "interrupted: the process running it stopped before it finished"
 ERROR_LIMIT = 500  # characters of a run's error (maintenance_runs_error_is_one_short_line)
 
 
-def run_maintenance(sql: str, *, dry_run: bool, params: Sequence[Any] = ()) -> dict[str, Any]:
+def job_params(job: str) -> dict[str, Any]:
+    """The values of the placeholders of ``JOBS[job]``, read from the settings now."""
+    return retention.daily_maintenance_params() if job == "daily_maintenance" else {}
+
+
+def run_maintenance(
+    sql: str, *, dry_run: bool, params: Sequence[Any] | dict[str, Any] = ()
+) -> dict[str, Any]:
     """Run ``sql`` (one statement returning one jsonb object) as the service; return that object.
 
     With ``dry_run`` the work is rolled back, so the object says what would have changed.
@@ -48,7 +58,7 @@ def run_maintenance(sql: str, *, dry_run: bool, params: Sequence[Any] = ()) -> d
     """
     with transaction.atomic(), rls.service_context():
         with connection.cursor() as cursor:
-            cursor.execute(sql, list(params))
+            cursor.execute(sql, params if isinstance(params, dict) else list(params))
             (summary,) = cursor.fetchone()
         if dry_run:
             transaction.set_rollback(True)
@@ -202,7 +212,7 @@ def maintenance_run(
         try:
             with transaction.atomic(), rls.service_context():
                 with connection.cursor() as cursor:
-                    cursor.execute(sql)
+                    cursor.execute(sql, job_params(job))
                     (summary,) = cursor.fetchone()
                 summary = json.loads(summary) if isinstance(summary, str | bytes) else summary
                 _finish(run_id=run_id, job=job, source=source, status="succeeded", summary=summary)
@@ -244,8 +254,8 @@ class MaintenanceCommand(BaseCommand):
             "--json", action="store_true", help="print the summary as one JSON object"
         )
 
-    def get_params(self, options: dict[str, Any]) -> Sequence[Any]:
-        return ()
+    def get_params(self, options: dict[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        return job_params(self.job_name)
 
     def handle(self, *args: Any, **options: Any) -> None:
         dry_run = options["dry_run"]

@@ -11,7 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from witchcraft import clients, embedded_db
+from witchcraft import clients, embedded_db, retention
 from witchcraft.mailers import mailers_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -218,6 +218,16 @@ BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=0)  # 0: gunicorn.conf.py decides
+
+# --- retention -----------------------------------------------------------------------------
+# What daily maintenance archives, and how much a run (witchcraft/retention.py, README
+# "Retention"): usage partitions to the archive schema after USAGE_ARCHIVE_AFTER_MONTHS, audit
+# events compressed after AUDIT_COMPRESS_AFTER_DAYS. A value out of its range refuses to start.
+_retention = retention.read(env.int)
+USAGE_ARCHIVE_AFTER_MONTHS = _retention["USAGE_ARCHIVE_AFTER_MONTHS"]  # 12
+USAGE_ARCHIVE_PARTITIONS_PER_RUN = _retention["USAGE_ARCHIVE_PARTITIONS_PER_RUN"]  # 2
+AUDIT_COMPRESS_AFTER_DAYS = _retention["AUDIT_COMPRESS_AFTER_DAYS"]  # 90
+AUDIT_COMPRESS_ROWS_PER_RUN = _retention["AUDIT_COMPRESS_ROWS_PER_RUN"]  # 50000
 
 # --- passwords -----------------------------------------------------------------------------
 # Argon2id for new hashes; bcrypt (imported accounts) and PBKDF2 accepted and upgraded to

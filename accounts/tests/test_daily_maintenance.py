@@ -35,6 +35,8 @@ SUMMARY_KEYS = {
     "sessions_ended",
     "audit_logs_archived",
     "partitions_created",
+    "usage_partitions_archived",
+    "usage_partitions_waiting",
     "session_stats_rows",
     "usage_totals_rows",
 }
@@ -306,6 +308,8 @@ def test_returns_every_count_and_a_second_run_changes_nothing(user):
         "verification_tokens_deleted": 1,
         "sessions_ended": 1,
         "audit_logs_archived": 1,
+        "usage_partitions_archived": 0,
+        "usage_partitions_waiting": 0,
         "session_stats_rows": 2,
         "usage_totals_rows": 0,
     }
@@ -419,6 +423,8 @@ def test_daily_maintenance_command_prints_aligned_counts(user):
         "sessions_ended",
         "audit_logs_archived",
         "partitions_created",
+        "usage_partitions_archived",
+        "usage_partitions_waiting",
         "session_stats_rows",
         "usage_totals_rows",
     ]

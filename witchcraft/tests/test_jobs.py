@@ -32,6 +32,8 @@ DAILY_KEYS = {
     "sessions_ended",
     "audit_logs_archived",
     "partitions_created",
+    "usage_partitions_archived",
+    "usage_partitions_waiting",
     "session_stats_rows",
     "usage_totals_rows",
 }

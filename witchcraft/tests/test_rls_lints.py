@@ -12,7 +12,7 @@ from witchcraft.rls import APP_ROLE
 
 pytestmark = pytest.mark.django_db
 
-SCHEMAS = ["public", "auth"]
+SCHEMAS = ["public", "auth", "archive"]
 
 # Django's own tables: no user data the runtime role could leak (sessions are keyed by secret
 # random keys). procrastinate's job queue: jobs, not user data, and the runtime role has no

@@ -1,6 +1,6 @@
 """Daily maintenance (2 AM): tokens, inactive sessions, audit archive, partitions, statistics."""
 
-from witchcraft.maintenance import MaintenanceCommand
+from witchcraft.maintenance import JOBS, MaintenanceCommand
 
 
 class Command(MaintenanceCommand):
@@ -8,9 +8,10 @@ class Command(MaintenanceCommand):
         "Run daily_maintenance(): delete expired and long-revoked access tokens and used or "
         "expired reset/verification tokens, end agent sessions inactive for 24 hours, archive "
         "audit logs older than 90 days, create the usage partitions of the next 3 months, "
+        "move usage partitions past USAGE_ARCHIVE_AFTER_MONTHS to the archive schema, "
         "refresh agent_session_stats and the all-users usage totals of the last 3 days."
     )
-    sql = "SELECT public.daily_maintenance()"
+    sql = JOBS["daily_maintenance"]
     keys = (
         "expired_tokens_deleted",
         "reset_tokens_deleted",
@@ -18,6 +19,8 @@ class Command(MaintenanceCommand):
         "sessions_ended",
         "audit_logs_archived",
         "partitions_created",
+        "usage_partitions_archived",
+        "usage_partitions_waiting",
         "session_stats_rows",
         "usage_totals_rows",
     )

@@ -8,6 +8,7 @@ from accounts import dashboard_user
 from agents import dashboard as agents_dashboard
 from billing import dashboard as billing_dashboard
 from usage import dashboard as usage_dashboard
+from usage import dashboard_reports
 from witchcraft import monitoring
 
 app_name = "dashboard"
@@ -16,6 +17,8 @@ urlpatterns = [
     path("", usage_dashboard.overview, name="overview"),
     path("usage/", usage_dashboard.usage, name="usage"),
     path("usage.csv", usage_dashboard.usage_csv, name="usage_csv"),
+    path("reports/", dashboard_reports.monthly_report, name="reports"),
+    path("reports.csv", dashboard_reports.monthly_report_csv, name="reports_csv"),
     path("quotas/", billing_dashboard.quotas, name="quotas"),
     path(
         "quotas/alerts/<int:alert_id>/acknowledge/",

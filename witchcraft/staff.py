@@ -12,6 +12,7 @@ DASHBOARD_PAGES: list[tuple[str, str]] = []
 NAVIGATION_ORDER = [
     "dashboard:overview",
     "dashboard:usage",
+    "dashboard:reports",
     "dashboard:quotas",
     "dashboard:audit",
     "dashboard:agents",

@@ -35,7 +35,9 @@ DRY_RUN_NOTICE = "dry run: nothing was changed"
 JOBS: dict[str, str] = {
     "daily_maintenance": "SELECT public.daily_maintenance("
     "p_usage_archive_after_months => %(usage_archive_after_months)s,"
-    " p_usage_partitions_per_run => %(usage_partitions_per_run)s)",
+    " p_usage_partitions_per_run => %(usage_partitions_per_run)s,"
+    " p_audit_compress_after_days => %(audit_compress_after_days)s,"
+    " p_audit_rows_per_run => %(audit_rows_per_run)s)",
     "monthly_maintenance": "SELECT public.monthly_maintenance()",
 }
 AUDIT_EVENT = "maintenance_run"

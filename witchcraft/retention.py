@@ -62,4 +62,6 @@ def daily_maintenance_params() -> dict[str, int]:
     return {
         "usage_archive_after_months": settings.USAGE_ARCHIVE_AFTER_MONTHS,
         "usage_partitions_per_run": settings.USAGE_ARCHIVE_PARTITIONS_PER_RUN,
+        "audit_compress_after_days": settings.AUDIT_COMPRESS_AFTER_DAYS,
+        "audit_rows_per_run": settings.AUDIT_COMPRESS_ROWS_PER_RUN,
     }

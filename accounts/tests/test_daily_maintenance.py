@@ -34,6 +34,8 @@ SUMMARY_KEYS = {
     "verification_tokens_deleted",
     "sessions_ended",
     "audit_logs_archived",
+    "audit_rows_compressed",
+    "audit_rows_waiting",
     "partitions_created",
     "usage_partitions_archived",
     "usage_partitions_waiting",
@@ -170,7 +172,7 @@ def test_ends_sessions_inactive_for_24_hours_at_their_last_activity(user):
 # --- audit logs -------------------------------------------------------------------------------
 
 
-def test_archives_audit_logs_older_than_90_days_with_every_column(user):
+def test_stores_audit_logs_older_than_90_days_compressed_with_every_column(user):
     actor = UserFactory(is_staff=True)
     old = AuditLogFactory(
         user=user,
@@ -191,18 +193,20 @@ def test_archives_audit_logs_older_than_90_days_with_every_column(user):
 
     summary = _daily()
 
-    assert summary["audit_logs_archived"] == 1
+    assert (summary["audit_logs_archived"], summary["audit_rows_compressed"]) == (1, 1)
     assert list(AuditLog.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert _owner_value("SELECT count(*) FROM audit_logs_archive") == 0
+    assert _owner_value("SELECT count(*) FROM archive.audit_log_batches") == 1
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, created_at, user_id, actor_id, event_type, severity, host(ip), user_agent,"
-            " request_id, target_type, target_id, details, archived_at = now()"
-            " FROM audit_logs_archive"
+            " request_id, target_type, target_id, details"
+            " FROM archived_audit_logs(NULL, NULL, NULL)"
         )
         rows = cursor.fetchall()
     assert len(rows) == 1
-    (pk, created_at, user_id, actor_id, event, severity, ip, agent, request, ttype, tid, details,
-     archived_now) = rows[0]  # fmt: skip
+    (pk, created_at, user_id, actor_id, event, severity, ip, agent, request, ttype, tid,
+     details) = rows[0]  # fmt: skip
     assert (pk, created_at, user_id, actor_id) == (
         old.pk,
         old_values["created_at"],
@@ -219,7 +223,6 @@ def test_archives_audit_logs_older_than_90_days_with_every_column(user):
         str(user.pk),
     )
     assert (json.loads(details) if isinstance(details, str) else details) == {"via": "settings"}
-    assert archived_now
 
 
 def test_cleanup_old_audit_logs_takes_the_age_in_days(user):
@@ -308,6 +311,8 @@ def test_returns_every_count_and_a_second_run_changes_nothing(user):
         "verification_tokens_deleted": 1,
         "sessions_ended": 1,
         "audit_logs_archived": 1,
+        "audit_rows_compressed": 1,
+        "audit_rows_waiting": 0,
         "usage_partitions_archived": 0,
         "usage_partitions_waiting": 0,
         "session_stats_rows": 2,
@@ -373,10 +378,12 @@ def _visible_archive_rows(caller) -> int:
         return cursor.fetchone()[0]
 
 
-def test_only_admins_read_the_archive_even_of_their_own_events(user):
+def test_the_owner_and_admins_read_the_archive_as_they_read_audit_logs(user):
+    """The owner reads their own archived events (their data export), staff every one."""
     _archive_one(user)
     assert _visible_archive_rows(UserFactory(is_staff=True)) == 1
-    assert _visible_archive_rows(user) == 0
+    assert _visible_archive_rows(user) == 1
+    assert _visible_archive_rows(UserFactory()) == 0
     assert _visible_archive_rows(None) == 0
 
 
@@ -422,6 +429,8 @@ def test_daily_maintenance_command_prints_aligned_counts(user):
         "verification_tokens_deleted",
         "sessions_ended",
         "audit_logs_archived",
+        "audit_rows_compressed",
+        "audit_rows_waiting",
         "partitions_created",
         "usage_partitions_archived",
         "usage_partitions_waiting",
@@ -465,6 +474,7 @@ def test_daily_maintenance_dry_run_changes_nothing(user):
         AgentSessionStats.objects.count(),
     )
     assert _owner_value("SELECT count(*) FROM audit_logs_archive") == 0
+    assert _owner_value("SELECT count(*) FROM archive.audit_log_batches") == 0
     assert _owner_value("SELECT current_setting('role')") == "none"
 
 

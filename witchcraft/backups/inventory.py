@@ -1,10 +1,11 @@
 """The inventory of a database: what a backup must bring back, and the comparison of two.
 
-Per table of the ``public`` and ``auth`` schemas (partitions included): the row count and a
-checksum, the row-level-security flags and the grants. Then the policies, the functions, the
-triggers, indexes, constraints, views and sequences. Never a row's content: the checksum is the
-sum of a 64-bit hash of each row's text (``hashtextextended(row::text, 0)``), so it does not
-depend on the order of the rows, and for a partitioned table it is the sum of its partitions'.
+Per table of the ``public``, ``auth`` and ``archive`` schemas (partitions included): the row
+count and a checksum, the row-level-security flags and the grants. Then the policies, the
+functions, the triggers, indexes, constraints, views and sequences. Never a row's content: the
+checksum is the sum of a 64-bit hash of each row's text (``hashtextextended(row::text, 0)``), so
+it does not depend on the order of the rows, and for a partitioned table it is the sum of its
+partitions'.
 
 A backup computes it in the snapshot its ``pg_dump`` reads; a restore computes it again in the
 new database and compares the two (:mod:`witchcraft.backups.comparison`).
@@ -20,7 +21,7 @@ from psycopg import sql
 
 from witchcraft.backups.comparison import KEYS
 
-SCHEMAS = ["public", "auth"]
+SCHEMAS = ["public", "auth", "archive"]
 CHECKSUM_METHOD = "count(*) and sum(hashtextextended(row::text, 0)) per table, UTC, ISO dates"
 
 # The text of a row depends on these settings: both sides compute under the same ones.

@@ -157,13 +157,13 @@ def _fingerprints(dbname: str, tables: list[str]) -> dict[str, tuple[int, str]]:
 
 _POLICIES = """
     SELECT schemaname, tablename, policyname, cmd, roles::text[], qual, with_check
-      FROM pg_policies WHERE schemaname IN ('public', 'auth') ORDER BY 1, 2, 3
+      FROM pg_policies WHERE schemaname IN ('public', 'auth', 'archive') ORDER BY 1, 2, 3
 """
 _FUNCTIONS = """
     SELECT n.nspname, p.proname, pg_get_function_identity_arguments(p.oid), p.prosecdef,
            p.proconfig
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname IN ('public', 'auth') ORDER BY 1, 2, 3
+     WHERE n.nspname IN ('public', 'auth', 'archive') ORDER BY 1, 2, 3
 """
 
 

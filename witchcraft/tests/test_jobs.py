@@ -3,6 +3,7 @@ the periodic deferrer's own API with explicit timestamps), never two at once, on
 after a gap, every run recorded (counts, failure) with its audit row, and the worker's upkeep.
 """
 
+import time
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -31,6 +32,8 @@ DAILY_KEYS = {
     "verification_tokens_deleted",
     "sessions_ended",
     "audit_logs_archived",
+    "audit_rows_compressed",
+    "audit_rows_waiting",
     "partitions_created",
     "usage_partitions_archived",
     "usage_partitions_waiting",
@@ -354,6 +357,7 @@ def test_a_run_while_another_holds_the_job_is_refused_in_one_line():
     """A worker's run (or a command) elsewhere holds the job's advisory lock: a command says
     so and exits non-zero, and nothing is recorded."""
     with psycopg.connect(**connector_params(), autocommit=True) as other:
+        other_pid = other.info.backend_pid
         other.execute(
             "SELECT pg_advisory_lock(hashtext('witchcraft.maintenance'), hashtext(%s))",
             ["daily_maintenance"],
@@ -369,8 +373,22 @@ def test_a_run_while_another_holds_the_job_is_refused_in_one_line():
     )
     assert "\n" not in str(caught.value)
     assert not MaintenanceRun.objects.filter(job="daily_maintenance").exists()
-    # Released with that connection: the job runs again.
+    # Released with that connection (once its server process has ended: the client does not
+    # wait for that): the job runs again.
+    _wait_until_ended(other_pid)
     assert maintenance.maintenance_run(job="daily_maintenance", source="command")
+
+
+def _wait_until_ended(pid: int) -> None:
+    """Wait (at most 30 s) for the server process ``pid`` to end."""
+    with connection.cursor() as cursor:
+        for _ in range(300):
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # a fresh view in this transaction
+            cursor.execute("SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s)", [pid])
+            if not cursor.fetchone()[0]:
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"server process {pid} still runs")
 
 
 def test_a_failing_command_exits_with_one_line(monkeypatch):

@@ -6,10 +6,11 @@ from witchcraft.maintenance import JOBS, MaintenanceCommand
 class Command(MaintenanceCommand):
     help = (
         "Run daily_maintenance(): delete expired and long-revoked access tokens and used or "
-        "expired reset/verification tokens, end agent sessions inactive for 24 hours, archive "
-        "audit logs older than 90 days, create the usage partitions of the next 3 months, "
-        "move usage partitions past USAGE_ARCHIVE_AFTER_MONTHS to the archive schema, "
-        "refresh agent_session_stats and the all-users usage totals of the last 3 days."
+        "expired reset/verification tokens, end agent sessions inactive for 24 hours, store "
+        "audit events older than AUDIT_COMPRESS_AFTER_DAYS compressed, create the usage "
+        "partitions of the next 3 months, move usage partitions past "
+        "USAGE_ARCHIVE_AFTER_MONTHS to the archive schema, refresh agent_session_stats and "
+        "the all-users usage totals of the last 3 days."
     )
     sql = JOBS["daily_maintenance"]
     keys = (
@@ -18,6 +19,8 @@ class Command(MaintenanceCommand):
         "verification_tokens_deleted",
         "sessions_ended",
         "audit_logs_archived",
+        "audit_rows_compressed",
+        "audit_rows_waiting",
         "partitions_created",
         "usage_partitions_archived",
         "usage_partitions_waiting",

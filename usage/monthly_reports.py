@@ -103,12 +103,13 @@ class Change:
 
     @property
     def text(self) -> str:
-        """``+234 (+23.4 %)``, ``-$1.25 (-3.0 %)``, ``+5 (new)``, ``0``; ``—`` when unknown."""
+        """``+234 (+23.4 %)``, ``-$1.25 (-3.0 %)``, ``+5 (new)``, ``no change``; ``—`` when
+        unknown."""
         delta = self.delta
         if delta is None:
             return "—"
         if not delta:
-            return "0"
+            return "no change"
         sign = "+" if delta > 0 else "-"
         amount = f"${abs(delta):,.2f}" if self.money else f"{abs(delta):,}"
         percent = "new" if not self.previous else f"{sign}{abs(self.percent):.1f} %"

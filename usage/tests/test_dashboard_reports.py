@@ -272,3 +272,22 @@ def test_the_query_count_does_not_grow_with_the_users(
     assert page.count("example.com</a>") == monthly_reports.TOP
     with django_assert_max_num_queries(14):
         assert len(_csv(staff_client.get(CSV))) > 1
+
+
+# --- The change's text -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        (monthly_reports.Change(30, 10), "+20 (+200.0 %)"),
+        (monthly_reports.Change(1200, 1500), "-300 (-20.0 %)"),
+        (monthly_reports.Change(5, 0), "+5 (new)"),
+        (monthly_reports.Change(5, 5), "no change"),
+        (monthly_reports.Change(5, None), "—"),
+        (monthly_reports.Change(Decimal("1"), Decimal("2"), money=True), "-$1.00 (-50.0 %)"),
+        (monthly_reports.Change(Decimal("1234.5"), Decimal("0"), money=True), "+$1,234.50 (new)"),
+    ],
+)
+def test_a_change_reads_as_a_sign_an_amount_and_a_percentage(change, text):
+    assert change.text == text

@@ -10,7 +10,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import audit, devices, passwords, service_credentials, staff, tokens
+from accounts import audit, devices, passwords, service_credentials, services, staff, tokens
 from accounts.forms import (
     AdminPasswordForm,
     ServiceCredentialIssueForm,
@@ -152,6 +152,13 @@ class UserAdmin(DjangoUserAdmin):
         )
         return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[user.pk]))
 
+    def get_fieldsets(self, request, obj=None):
+        """The add page: a superuser may also make the account staff (set_user_staff refuses
+        anyone else; the fields are not there for other staff)."""
+        if obj is None and request.user.is_superuser:
+            return (*self.add_fieldsets, ("Permissions", {"fields": STAFF_FLAGS}))
+        return super().get_fieldsets(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         """On the change page, what the runtime role cannot write is shown, not edited; the
         staff flags are editable by superusers only (set_user_staff refuses anyone else)."""
@@ -175,7 +182,7 @@ class UserAdmin(DjangoUserAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            return super().save_model(request, obj, form, change)
+            return self._add(request, obj)
         changed = set(form.changed_data)
         if fields := [name for name in USER_WRITABLE_FIELDS if name in changed]:
             obj.save(update_fields=fields)
@@ -187,6 +194,26 @@ class UserAdmin(DjangoUserAdmin):
             except staff.StaffFlagsRefused as refused:
                 raise PermissionDenied(refused.message) from None
         return None
+
+    def _add(self, request, obj) -> None:
+        """ "Add user": the account is made the one way there is (accounts.services.user_create:
+        profile, quota, free subscription, user_created with the staff member as actor), with
+        the password the form hashed; the runtime role cannot insert into users itself."""
+        try:
+            user_id = services.user_create(
+                email=obj.email,
+                password_hash=obj.password,
+                full_name=obj.full_name,
+                is_staff=obj.is_staff,
+                is_superuser=obj.is_superuser,
+                actor=request.user,
+            )
+        except services.RegistrationError as refused:
+            # The form checked the address (taken, invalid) already: what is left is the flags
+            # refused, or an address taken meanwhile.
+            raise PermissionDenied(refused.message) from None
+        obj.pk = user_id
+        obj.refresh_from_db()
 
 
 @admin.register(UserProfile)

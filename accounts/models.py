@@ -1,14 +1,18 @@
 """Accounts: the people who use Witchcraft and their security trail."""
 
+from contextlib import nullcontext
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.sessions.base_session import AbstractBaseSession
-from django.db import models
+from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Lower, Now, Trim
 from django.utils import timezone
 
+from witchcraft import rls
 from witchcraft.constraints import json_object, one_of, sha256_hex
 
 
@@ -28,18 +32,46 @@ def normalize_email(email: str) -> str:
 
 
 class UserManager(BaseUserManager):
+    """``create_user`` and ``create_superuser`` (``manage.py createsuperuser``, a shell, tests)
+    make the account the one way there is, ``accounts.services.user_create``: registration's
+    rows (profile, quota, free subscription, ``user_created`` audit row), then the staff flags
+    through ``set_user_staff`` (audited).
+
+    Called as the database owner (a command, a shell: no identity set), the work is done as the
+    runtime role in the service context, so the rows and the audit trail say so; called under
+    a user's identity, the database decides what that user may do (the flags: a superuser
+    only). Other fields (``email_verified_at``, ``date_joined``, ...) are written after, as the
+    caller may.
+    """
+
     use_in_migrations = False
 
     def get_by_natural_key(self, username):
         return self.get(email=normalize_email(username))
 
     def _create(self, email: str, password: str | None, **fields) -> "User":
+        from accounts import services  # services imports this module
+
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=normalize_email(email), **fields)
-        user.set_password(password)
-        user.save(using=self._db)
-        return user
+        flags = {flag: bool(fields.pop(flag, False)) for flag in ("is_staff", "is_superuser")}
+        full_name = fields.pop("full_name", "") or ""
+        fields.pop("password", None)
+        database = self._db or "default"
+        with transaction.atomic(using=database):
+            with connections[database].cursor() as cursor:
+                cursor.execute("SELECT current_setting('role') = 'none'")
+                as_owner = cursor.fetchone()[0]
+            with rls.service_context() if as_owner else nullcontext():
+                user_id = services.user_create(
+                    email=email,
+                    password_hash=make_password(password),
+                    full_name=full_name,
+                    **flags,
+                )
+            if fields:
+                self.filter(pk=user_id).update(**fields)
+        return self.get(pk=user_id)
 
     def create_user(self, email: str, password: str | None = None, **fields) -> "User":
         fields.setdefault("is_staff", False)

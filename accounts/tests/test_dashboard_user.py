@@ -253,8 +253,9 @@ def test_the_alerts_are_listed_with_a_link_to_the_quotas_page(staff_client, user
 # --- Empty states and escaping ---------------------------------------------------------------
 
 
-def test_a_brand_new_user_has_real_empty_states(staff_client):
-    newbie = User.objects.create_user(email="new@example.com", password="pw-1234567")
+def test_a_user_without_rows_has_real_empty_states(staff_client):
+    # A bare users row (an account made before registration made its rows): every section empty.
+    newbie = factories.UserFactory(email="new@example.com", last_login=None)
     page = text(staff_client.get(url(newbie.pk)))
     for message in (
         "No current subscription.",

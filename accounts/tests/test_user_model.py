@@ -2,6 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
+from accounts.services import EMAIL_TAKEN, RegistrationError
+
 pytestmark = pytest.mark.django_db
 User = get_user_model()
 
@@ -32,7 +34,7 @@ def test_email_is_the_login_and_is_normalised():
 
 def test_emails_are_unique_regardless_of_case():
     User.objects.create_user(email="bob@example.com", password="x" * 12)
-    with pytest.raises(IntegrityError), transaction.atomic():
+    with pytest.raises(RegistrationError, match=EMAIL_TAKEN), transaction.atomic():
         User.objects.create_user(email="BOB@Example.com", password="y" * 12)
 
 

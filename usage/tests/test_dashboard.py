@@ -10,7 +10,6 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from accounts.models import User
 from billing.models import SubscriptionTier, UsageAlert, UserSubscription
 from usage import services
 from usage.dashboard import csv_rows
@@ -31,9 +30,9 @@ LAST_MONTH = NOW.replace(day=1, hour=12, minute=0, second=0, microsecond=0) - ti
 
 @pytest.fixture
 def staff_client(client):
-    staff = User.objects.create_user(
-        email="staff@example.com", password="pw-1234567", is_staff=True
-    )
+    # A bare staff row (no registration rows, no staff_flag_changed event): the pages' data is
+    # the test's own.
+    staff = factories.UserFactory(email="staff@example.com", is_staff=True)
     client.force_login(staff)
     return client
 

@@ -104,10 +104,11 @@ def text_array(values) -> str:
 class Table:
     """The COPY buffer of one table: encoded lines and the columns they fill."""
 
-    def __init__(self, name: str, columns: tuple[str, ...]):
+    def __init__(self, name: str, columns: tuple[str, ...], target: str | None = None):
         self.name = name
         self.columns = columns
-        self.statement = f"COPY public.{name} ({', '.join(columns)}) FROM STDIN"
+        # target: another table the rows go to first (a staging table), counted as ``name``.
+        self.statement = f"COPY {target or 'public.' + name} ({', '.join(columns)}) FROM STDIN"
         self.lines: list[str] = []
         self.size = 0
         self.rows = 0  # every row ever added (sent or still buffered)
@@ -152,10 +153,12 @@ class Loader:
         if exc_type is None and self._error is not None:
             raise self._error
 
-    def table(self, name: str, columns: tuple[str, ...]) -> Table:
-        table = self.tables.get(name)
+    def table(self, name: str, columns: tuple[str, ...], *, target: str | None = None) -> Table:
+        """The buffer of ``public.name``, or of ``target`` (rows counted as ``name``'s)."""
+        key = target or name
+        table = self.tables.get(key)
         if table is None:
-            table = self.tables[name] = Table(name, columns)
+            table = self.tables[key] = Table(name, columns, target)
         elif table.columns != columns:
             raise ValueError(f"{name}: one load fills one set of columns")
         return table
@@ -209,7 +212,10 @@ class Loader:
         return sum(table.rows for table in self.tables.values())
 
     def counts(self) -> dict[str, int]:
-        return {name: table.rows for name, table in self.tables.items()}
+        counts: dict[str, int] = {}
+        for table in self.tables.values():
+            counts[table.name] = counts.get(table.name, 0) + table.rows
+        return counts
 
 
 class Ids:

@@ -247,7 +247,8 @@ class Person:
     agent_model: Model
     client: tuple[str, str]
     user_agent: str
-    id: int = 0  # set when ids are taken from the sequence
+    id: int = 0  # set at registration (witchcraft.demo.registration)
+    subscription_id: int = 0  # the free subscription registration made
     offsets: dict[int, int] = field(default_factory=dict)  # day -> UTC offset in microseconds
 
 

@@ -3,10 +3,13 @@
 1. Checks: the role may turn triggers off, the database has no other users (unless forced)
    and no demo users (unless they are to be replaced), the catalog has what the demo uses.
 2. The monthly partitions of ``ai_usage_requests`` the window covers are created.
-3. With triggers off: the previous demo accounts are removed (``reset``), then every person's
-   rows are generated and sent with COPY by a second thread (the server stores one buffer
-   while Python makes the next), and batch by batch that thread computes from the loaded rows
-   what the triggers and flows would have kept up to date (:mod:`witchcraft.demo.rollups`).
+3. With triggers off: the previous demo accounts are removed (``reset``); every person is
+   registered by ``create_user_with_profile`` (with the triggers on, as at sign-up:
+   :mod:`witchcraft.demo.registration`); then every person's rows are generated (their
+   registration rows dated as their history says) and sent with COPY by a second thread (the
+   server stores one buffer while Python makes the next), and batch by batch that thread
+   computes from the loaded rows what the triggers and flows would have kept up to date
+   (:mod:`witchcraft.demo.rollups`).
 4. ANALYZE of the loaded tables; in the service context, the session statistics and the
    all-users usage totals are refreshed and the load is audited (``demo_seeded``, with the
    row counts).
@@ -25,7 +28,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_event
 from witchcraft import rls
-from witchcraft.demo import bulk, reset, rollups
+from witchcraft.demo import bulk, registration, reset, rollups
 from witchcraft.demo.activity import write_activity
 from witchcraft.demo.agents import SessionWriter
 from witchcraft.demo.plan import (
@@ -52,8 +55,7 @@ OTHER_USERS = (
 )
 DEMO_PRESENT = "the database already holds {count} demo user(s): pass --reset-demo to replace them"
 CATALOG_GAPS = "the catalog lacks {gaps}: run migrate first"
-SEQUENCED = (
-    "users",
+SEQUENCED = (  # users: registration takes their ids
     "user_subscriptions",
     "access_tokens",
     "audit_logs",
@@ -61,6 +63,7 @@ SEQUENCED = (
     "agent_messages",
 )
 USAGE_SEQUENCE = "public.ai_usage_requests_id_seq"
+REGISTRATION_ROWS = "registration rows"  # the sending thread's job that dates them
 # Roll a batch of users up once their rows pass this many (the sending thread does it while
 # the next batch is generated).
 BATCH_ROWS = 60_000
@@ -183,12 +186,19 @@ def _generate(
     ids = {name: bulk.Ids.of_column(cursor, name) for name in SEQUENCED}
     usage_ids = bulk.Ids(cursor, USAGE_SEQUENCE)
     password_hash = _password_hash(options.password, rng)
+    progress.start("registration", total=len(persons), unit="users")
+    registration.register(cursor, persons, password_hash)
+    progress.advance(len(persons))
+    progress.finish()
     now = bulk.moment(window.now)
     rolled: dict[str, int] = {}
     step_seconds: dict[str, float] = {}
     progress.start("generating + COPY", total=len(persons), unit="users")
     with bulk.Loader(cursor) as loader:
-        accounts = AccountWriter(loader, ids, window, rng, catalog, password_hash, len(persons))
+        registrations = registration.Registrations(cursor, loader)
+        accounts = AccountWriter(
+            loader, ids, window, rng, catalog, password_hash, len(persons), registrations
+        )
         usage = UsageWriter(loader, usage_ids, window, rng, catalog.models)
         sessions = SessionWriter(
             loader, ids["agent_sessions"], ids["agent_messages"], usage, window, rng
@@ -198,6 +208,7 @@ def _generate(
 
         def roll_up_batch() -> None:
             loader.flush_all()
+            loader.submit(REGISTRATION_ROWS, registrations.apply)
             user_ids = list(batch)
             loader.submit(
                 "roll-ups",
@@ -223,6 +234,7 @@ def _generate(
             roll_up_batch()
     progress.finish()
     server = {"COPY": sum(t for kind, t in loader.seconds.items() if kind.startswith("COPY"))}
+    server["registration rows dated"] = loader.seconds.get(REGISTRATION_ROWS, 0.0)
     server |= step_seconds
     progress.note(
         "  the server meanwhile: " + ", ".join(f"{name} {t:.1f} s" for name, t in server.items())

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from witchcraft.demo import bulk
 from witchcraft.demo.bulk import NULL, esc, money, opt_ts, ts
 from witchcraft.demo.plan import Person, Tier, Window
+from witchcraft.demo.registration import Registrations
 from witchcraft.demo.trail import Trail
 
 SUBSCRIPTION_COLUMNS = (
@@ -76,8 +77,11 @@ class SubscriptionWriter:
         rng: random.Random,
         tiers: dict[str, Tier],
         trail: Trail,
+        registrations: Registrations,
     ):
         self.subscriptions = loader.table("user_subscriptions", SUBSCRIPTION_COLUMNS)
+        # The first plan is the free subscription registration made: its row is dated.
+        self.registered = registrations.table("user_subscriptions", SUBSCRIPTION_COLUMNS)
         self.payments = loader.table("payment_history", PAYMENT_COLUMNS)
         self.ids = ids
         self.window = window
@@ -125,7 +129,8 @@ class SubscriptionWriter:
         now = self.now
         customer = f"cus_demo{person.number:05d}"
         for index, plan in enumerate(history):
-            plan.id = self.ids.next()
+            assert index or plan.tier.slug == "free", "the first plan is registration's"
+            plan.id = person.subscription_id if index == 0 else self.ids.next()
             current = plan.end is None
             paid = plan.tier.monthly_price > 0
             status = "active" if current else "canceled"
@@ -188,7 +193,7 @@ class SubscriptionWriter:
                     target=("user_subscription", plan.id),
                 )
             updated = plan.end if plan.end is not None else max(period[0], plan.start)
-            self.subscriptions.add(
+            (self.registered if index == 0 else self.subscriptions).add(
                 f"{plan.id}\t{person.id}\t{plan.tier.id}\t{status}\t{plan.cycle}\t"
                 f"{ts(period[0])}\t{ts(period[1])}\t{bulk.boolean(cancel_at_end)}\t{scheduled}\t"
                 f"{opt_ts(plan.end)}\t{provider}\t{customer if provider else ''}\t{reference}\t"

@@ -1,8 +1,8 @@
 """Demo accounts: users, profiles, quotas, API tokens, sign-ins; plans and the trail through
 :mod:`~witchcraft.demo.subscriptions` and :mod:`~witchcraft.demo.trail`.
 
-Each person gets what registration (``create_user_with_profile``) creates, and what their life
-since then left behind:
+Each person is registered by ``create_user_with_profile`` (:mod:`~witchcraft.demo.registration`);
+their registration rows are then dated as their life since then left them, beside what it added:
 
 - the user and profile (marked as demo), verified soon after sign-up (a few recent sign-ups
   are not: they cannot have API tokens, so they use nothing);
@@ -22,6 +22,7 @@ from witchcraft.demo import bulk, phrases
 from witchcraft.demo.activity import local_times
 from witchcraft.demo.bulk import NULL, esc, money, opt_ts, ts
 from witchcraft.demo.plan import PROFILE_MARK, Catalog, Person, Window
+from witchcraft.demo.registration import Registrations
 from witchcraft.demo.subscriptions import SubscriptionWriter
 from witchcraft.demo.trail import RETENTION, Trail
 
@@ -61,10 +62,11 @@ class AccountWriter:
         catalog: Catalog,
         password_hash: str,
         people: int,
+        registrations: Registrations,
     ):
-        self.users = loader.table("users", USER_COLUMNS)
-        self.profiles = loader.table("user_profiles", PROFILE_COLUMNS)
-        self.quotas = loader.table("user_quotas", QUOTA_COLUMNS)
+        self.users = registrations.table("users", USER_COLUMNS)
+        self.profiles = registrations.table("user_profiles", PROFILE_COLUMNS)
+        self.quotas = registrations.table("user_quotas", QUOTA_COLUMNS)
         self.tokens = loader.table("access_tokens", TOKEN_COLUMNS)
         self.ids = ids
         self.window = window
@@ -72,7 +74,7 @@ class AccountWriter:
         self.rng = rng
         self.trail = Trail(loader, ids["audit_logs"], window.now, rng)
         self.plans = SubscriptionWriter(
-            loader, ids["user_subscriptions"], window, rng, catalog.tiers, self.trail
+            loader, ids["user_subscriptions"], window, rng, catalog.tiers, self.trail, registrations
         )
         self.password = esc(password_hash)
         self.attacked = rng.randint(1, people)  # the account of the brute-force attempt
@@ -80,7 +82,7 @@ class AccountWriter:
     # --- one person ----------------------------------------------------------------------------
     def write(self, person: Person) -> None:
         rng = self.rng
-        person.id = self.ids["users"].next()
+        assert person.id, "registered first (witchcraft.demo.registration.register)"
         ip = self._home_ip()
         verified = None
         if person.joined < self.window.start or rng.random() < 0.7:

@@ -13,12 +13,16 @@ from datetime import UTC, datetime
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 
 from accounts import audit
 from accounts.models import User
 from billing.models import SubscriptionTier
+from witchcraft import rls
+from witchcraft.demo.plan import DemoOptions
+from witchcraft.demo.progress import Progress
+from witchcraft.demo.seeder import seed_demo
 from witchcraft.testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -183,6 +187,35 @@ def test_the_admins_add_user_as_a_superuser(client, registrations):
     assert user.check_password(PASSWORD)
     assert user.full_name == "Added Person"
     assert _created_by(user.pk) == boss.pk
+
+
+def test_seed_demo(registrations):
+    """Demo people are registered by the function, then dated: their registration rows are
+    those of a sign-up at ``date_joined`` (the free subscription the first of their plans)."""
+    result = seed_demo(
+        DemoOptions(users=3, days=2, now=datetime.now(UTC).replace(microsecond=0)),
+        progress=Progress(lambda _: None, live=False),
+    )
+    assert registrations() == result.users == 3
+    free = SubscriptionTier.objects.get(slug="free")
+    for user in User.objects.all():
+        assert _one("SELECT count(*) FROM user_profiles WHERE user_id = %s", [user.pk]) == (1,)
+        assert _one("SELECT count(*) FROM user_quotas WHERE user_id = %s", [user.pk]) == (1,)
+        first = _one(
+            "SELECT tier_id, created_at FROM user_subscriptions WHERE user_id = %s"
+            " ORDER BY created_at, id LIMIT 1",
+            [user.pk],
+        )
+        assert first == (free.pk, user.date_joined)
+        with transaction.atomic(), rls.service_context():
+            created = _one(
+                "SELECT details::text, target_type, target_id = user_id::text, created_at"
+                " FROM (SELECT * FROM audit_logs UNION ALL"
+                " SELECT * FROM archived_audit_logs(%s, NULL, NULL)) a"
+                " WHERE event_type = 'user_created' AND user_id = %s",
+                [user.pk, user.pk],
+            )
+        assert created == (*EXPECTED["user_created"], user.date_joined)
 
 
 def test_the_user_manager(registrations):

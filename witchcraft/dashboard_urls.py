@@ -9,7 +9,7 @@ from agents import dashboard as agents_dashboard
 from billing import dashboard as billing_dashboard
 from usage import dashboard as usage_dashboard
 from usage import dashboard_reports
-from witchcraft import monitoring
+from witchcraft import archive_search, monitoring
 
 app_name = "dashboard"
 
@@ -30,5 +30,6 @@ urlpatterns = [
     path("agents/", agents_dashboard.agents, name="agents"),
     path("agents/<int:session_id>/", agents_dashboard.agent_session, name="agent_session"),
     path("monitoring/", monitoring.monitoring, name="monitoring"),
+    path("archive/", archive_search.archive_search, name="archive"),
     path("users/<int:user_id>/", dashboard_user.user_page, name="user"),
 ]

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts import archive as audit_archive
 from accounts import audit
 from accounts.export.writer import document
 from accounts.models import AccessToken, AuditLog, User, UserProfile, UserSession
 from agents.models import AgentFeedback, AgentMessage, AgentSession, AgentToolCall
 from billing.models import PaymentHistory, UsageAlert, UserQuota, UserSubscription
+from usage import archive as usage_archive
 from usage.models import AIUsageDaily, AIUsageMonthly, AIUsageRequest
 from witchcraft import rls
 
@@ -42,11 +44,14 @@ SECTIONS: list[tuple[str, str]] = [
     ("usage_alerts", "the quota alerts you received"),
     ("usage_daily", "your AI usage per day, provider and model"),
     ("usage_monthly", "your AI usage per month"),
-    ("usage_requests", "every AI request you made: tokens, cost, prices, latency, outcome"),
+    (
+        "usage_requests",
+        "every AI request you made: tokens, cost, prices, latency, outcome (archived ones too)",
+    ),
     ("agent_sessions", "your agent conversations with their messages, tool calls and feedback"),
     ("access_tokens", "your API tokens: name, prefix, scopes and dates (never the token)"),
     ("devices", "your signed-in devices: address, browser and dates"),
-    ("audit_events", "the security events about your account"),
+    ("audit_events", "the security events about your account (archived ones too)"),
 ]
 
 
@@ -90,6 +95,8 @@ def export_counts(*, user_id: int) -> dict[str, int]:
     }
     for section, model in by_user.items():
         counts[section] = model.objects.filter(user_id=user_id).count()
+    counts["usage_requests"] += usage_archive.archived_usage_count(user_id=user_id)
+    counts["audit_events"] += audit_archive.archived_audit_count(user_id=user_id)
     return counts
 
 

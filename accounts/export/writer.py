@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import chain
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 
+from accounts import archive as audit_archive
 from accounts.models import AccessToken, AuditLog, User, UserProfile, UserSession
 from accounts.selectors import TOKEN_FIELDS
 from agents.models import AgentFeedback, AgentMessage, AgentSession, AgentToolCall
 from billing.models import PaymentHistory, UsageAlert, UserQuota, UserSubscription
+from usage import archive as usage_archive
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, AIUsageRequest
 
 FORMAT = "witchcraft-export"
@@ -213,35 +216,14 @@ def _usage_monthly(user_id: int) -> Iterator[dict]:
 
 
 def _usage_requests(user_id: int, catalog: _Catalog) -> Iterator[dict]:
-    rows = (
+    """The archived rows (older than USAGE_ARCHIVE_AFTER_MONTHS), then the live ones."""
+    live = (
         AIUsageRequest.objects.filter(user_id=user_id)
         .order_by("created_at", "id")
-        .values(
-            "id",
-            "created_at",
-            "request_id",
-            "provider_id",
-            "model_id",
-            "agent_session_id",
-            "agent_message_id",
-            "input_tokens",
-            "output_tokens",
-            "cached_input_tokens",
-            "reasoning_tokens",
-            "total_tokens",
-            "cost",
-            "input_price_per_million",
-            "output_price_per_million",
-            "cached_input_price_per_million",
-            "latency_ms",
-            "time_to_first_token_ms",
-            "status",
-            "error_code",
-            "error_message",
-            "metadata",
-        )
+        .values(*usage_archive.REQUEST_FIELDS)
     )
-    return (catalog.name(row) for row in _stream(rows))
+    rows = chain(usage_archive.archived_usage_requests_of(user_id), _stream(live))
+    return (catalog.name(row) for row in rows)
 
 
 class _Children:
@@ -360,7 +342,8 @@ def _devices(user_id: int) -> Iterator[dict]:
 
 
 def _audit_events(user_id: int) -> Iterator[dict]:
-    rows = (
+    """The archived events (older than AUDIT_COMPRESS_AFTER_DAYS), then the live ones."""
+    live = (
         AuditLog.objects.filter(user_id=user_id)
         .annotate(
             by_staff=ExpressionWrapper(
@@ -382,7 +365,9 @@ def _audit_events(user_id: int) -> Iterator[dict]:
             "by_staff",
         )
     )
-    for row in _stream(rows):
+    for row in chain(audit_archive.archived_audit_events_of(user_id), _stream(live)):
+        for key in ("actor_id", "user_id"):  # the archive's own columns
+            row.pop(key, None)
         if isinstance(row["details"], dict):
             row["details"] = {k: v for k, v in row["details"].items() if k not in HIDDEN_AUDIT_KEYS}
         yield row

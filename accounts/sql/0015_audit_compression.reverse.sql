@@ -11,5 +11,6 @@ SELECT r.id, r.created_at, r.event_type, r.severity, r.ip, r.user_agent, r.reque
  CROSS JOIN LATERAL json_populate_recordset(NULL::public.audit_logs, b.rows) r;
 DROP FUNCTION IF EXISTS public.archived_audit_logs(bigint, timestamptz, timestamptz);
 DROP FUNCTION IF EXISTS public.compress_audit_logs(integer, integer);
+DROP FUNCTION IF EXISTS public.audit_log_bucket(bigint);
 DROP POLICY IF EXISTS audit_logs_archive_select_own ON public.audit_logs_archive;
 DROP TABLE IF EXISTS archive.audit_log_batches;

@@ -2,27 +2,31 @@
 -- "compress audit logs after 90 days"; issue 17).
 --
 -- PostgreSQL compresses a value (pglz, TOAST) only when its row passes about 2 kB, so one
--- audit row (~400 bytes) is never compressed on its own. The archive therefore keeps one row
--- per user and UTC month in archive.audit_log_batches, holding that month's events as one JSON
--- array (the rows of audit_logs, every column): a month of a user's events is tens of kB of
--- JSON that repeats its keys, user agent and addresses, which pglz shrinks several times; the
--- per-row overhead of the heap and of two indexes goes too. README "Retention" has the bytes
--- per row measured before and after.
+-- audit row (~300 bytes) is never compressed on its own, and neither is a batch of one user's
+-- few events of a month (measured on the demo data: 2.6 events per user and month past 90
+-- days, stored larger than before). The archive therefore keeps one row per UTC month and
+-- bucket of users (user_id modulo 64; events without a user in bucket 0) in
+-- archive.audit_log_batches, holding those events as one JSON array of audit_logs rows (every
+-- column): hundreds of events repeating their keys, user agents and addresses, which pglz
+-- shrinks several times, and the per-row overhead of the heap and the indexes goes too.
+-- README "Retention" has the bytes per row measured before and after. Reading one user's
+-- events decompresses their bucket's months only (1/64 of the archive of those months).
 --
 -- compress_audit_logs(days, max_rows) does it in bounded batches (daily maintenance): the oldest
 -- events first, from audit_logs_archive (where cleanup_old_audit_logs moved events uncompressed)
--- and then from audit_logs; a month already stored gets the new events appended. Each event is
--- in exactly one of audit_logs, audit_logs_archive and a batch: it is deleted where it was in
--- the statement that stores it.
+-- and then from audit_logs; a month and bucket already stored gets the new events appended.
+-- Each event is in exactly one of audit_logs, audit_logs_archive and a batch: it is deleted
+-- where it was in the statement that stores it.
 --
 -- archived_audit_logs(user, from, to) reads both archives back as audit_logs rows (the staff
--- archive page, the user's data export), under row-level security: the owner reads their own
--- events, as in audit_logs, staff all. Nobody but these functions writes the archive.
+-- archive page, the user's data export): a user reads their own events, as in audit_logs, staff
+-- and the service context anyone's. The batches mix users, so row-level security on them lets
+-- only staff read them directly; nobody but these functions writes the archive.
 
 CREATE TABLE archive.audit_log_batches (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    user_id bigint,
     month date NOT NULL,
+    bucket smallint NOT NULL,
     first_at timestamptz NOT NULL,
     last_at timestamptz NOT NULL,
     row_count integer NOT NULL,
@@ -31,26 +35,30 @@ CREATE TABLE archive.audit_log_batches (
     rows json NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT audit_log_batches_month_first_day CHECK (month = date_trunc('month', month)),
+    CONSTRAINT audit_log_batches_bucket_range CHECK (bucket BETWEEN 0 AND 63),
     CONSTRAINT audit_log_batches_span CHECK (first_at <= last_at),
     CONSTRAINT audit_log_batches_rows_positive CHECK (row_count > 0)
 );
--- One batch per user (the events without a user together) and month; a user's months by time.
-CREATE UNIQUE INDEX audit_log_batches_user_month
-    ON archive.audit_log_batches (user_id, month) NULLS NOT DISTINCT;
-CREATE INDEX audit_log_batches_month ON archive.audit_log_batches (month);
+-- One batch per month and bucket; the months of a time range.
+CREATE UNIQUE INDEX audit_log_batches_month_bucket
+    ON archive.audit_log_batches (month, bucket);
 
 ALTER TABLE archive.audit_log_batches ENABLE ROW LEVEL SECURITY;
 ALTER TABLE archive.audit_log_batches FORCE ROW LEVEL SECURITY;
 REVOKE ALL ON archive.audit_log_batches FROM PUBLIC;
 GRANT SELECT ON archive.audit_log_batches TO witchcraft_app;
-CREATE POLICY audit_log_batches_select_own ON archive.audit_log_batches FOR SELECT
-    TO witchcraft_app USING (user_id = (SELECT auth.user_id()));
 CREATE POLICY audit_log_batches_select_admin ON archive.audit_log_batches FOR SELECT
     TO witchcraft_app USING ((SELECT auth.is_admin()));
 
 -- The uncompressed archive is read like audit_logs too: the owner's own events (their export).
 CREATE POLICY audit_logs_archive_select_own ON public.audit_logs_archive FOR SELECT
     TO witchcraft_app USING (user_id = (SELECT auth.user_id()));
+
+-- audit_log_bucket(user): the batch bucket of a user's events (0 to 63; 0 without a user).
+CREATE OR REPLACE FUNCTION public.audit_log_bucket(p_user_id bigint) RETURNS smallint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT (coalesce(p_user_id, 0) % 64)::smallint $$;
+REVOKE ALL ON FUNCTION public.audit_log_bucket(bigint) FROM PUBLIC;
 
 -- compress_audit_logs(p_days, p_max_rows): store at most p_max_rows audit events compressed,
 -- the oldest first: every event of audit_logs_archive, and the events of audit_logs older than
@@ -114,16 +122,17 @@ BEGIN
     INSERT INTO compress_audit_logs_taken SELECT * FROM moved;
     GET DIAGNOSTICS v_from_live = ROW_COUNT;
 
-    -- One batch per user and month; a month already stored gets the events appended (both
-    -- sides are non-empty JSON arrays: '[a, b]' and '[c]' make '[a, b, c]').
+    -- One batch per month and bucket; one already stored gets the events appended (both sides
+    -- are non-empty JSON arrays: '[a, b]' and '[c]' make '[a, b, c]').
     INSERT INTO archive.audit_log_batches AS b
-           (user_id, month, first_at, last_at, row_count, rows)
-    SELECT t.user_id, date_trunc('month', t.created_at AT TIME ZONE 'UTC')::date,
+           (month, bucket, first_at, last_at, row_count, rows)
+    SELECT date_trunc('month', t.created_at AT TIME ZONE 'UTC')::date,
+           public.audit_log_bucket(t.user_id),
            min(t.created_at), max(t.created_at), count(*),
            json_agg(t ORDER BY t.created_at, t.id)
       FROM compress_audit_logs_taken t
      GROUP BY 1, 2
-    ON CONFLICT (user_id, month) DO UPDATE
+    ON CONFLICT (month, bucket) DO UPDATE
        SET first_at = least(b.first_at, excluded.first_at),
            last_at = greatest(b.last_at, excluded.last_at),
            row_count = b.row_count + excluded.row_count,
@@ -143,20 +152,29 @@ GRANT EXECUTE ON FUNCTION public.compress_audit_logs(integer, integer) TO witchc
 
 -- archived_audit_logs(p_user_id, p_from, p_to): the archived audit events (compressed and not)
 -- of a user (NULL: everyone) created in [p_from, p_to) (NULL: unbounded), as audit_logs rows,
--- unordered. Runs as the caller (row-level security applies: own events, or staff all); a plain
--- SQL function, so the planner inlines it and uses the batches' indexes.
+-- unordered. A user may ask for their own events only; staff and the service context for
+-- anyone's or everyone's (42501 otherwise). SECURITY DEFINER: the batches mix users.
 CREATE OR REPLACE FUNCTION public.archived_audit_logs(
     p_user_id bigint, p_from timestamptz, p_to timestamptz
 ) RETURNS SETOF public.audit_logs
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
 AS $$
+BEGIN
+    -- IS DISTINCT FROM: an anonymous caller (user_id NULL) is refused too.
+    IF NOT (auth.is_admin() OR auth.is_service())
+       AND (p_user_id IS NULL OR auth.user_id() IS DISTINCT FROM p_user_id) THEN
+        RAISE EXCEPTION 'archived_audit_logs: a user reads their own events only'
+            USING ERRCODE = '42501';
+    END IF;
+    RETURN QUERY
     SELECT r.*
       FROM archive.audit_log_batches b
      CROSS JOIN LATERAL json_populate_recordset(NULL::public.audit_logs, b.rows) r
-     WHERE (p_user_id IS NULL OR b.user_id = p_user_id)
+     WHERE (p_user_id IS NULL OR b.bucket = public.audit_log_bucket(p_user_id))
        AND (p_from IS NULL
             OR b.month >= date_trunc('month', p_from AT TIME ZONE 'UTC')::date)
        AND (p_to IS NULL OR b.month < p_to AT TIME ZONE 'UTC')
+       AND (p_user_id IS NULL OR r.user_id = p_user_id)
        AND (p_from IS NULL OR r.created_at >= p_from)
        AND (p_to IS NULL OR r.created_at < p_to)
     UNION ALL
@@ -165,7 +183,8 @@ AS $$
       FROM public.audit_logs_archive a
      WHERE (p_user_id IS NULL OR a.user_id = p_user_id)
        AND (p_from IS NULL OR a.created_at >= p_from)
-       AND (p_to IS NULL OR a.created_at < p_to)
+       AND (p_to IS NULL OR a.created_at < p_to);
+END
 $$;
 REVOKE ALL ON FUNCTION public.archived_audit_logs(bigint, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.archived_audit_logs(bigint, timestamptz, timestamptz)

@@ -78,7 +78,9 @@ def test_old_events_come_back_whole_and_recent_ones_stay(user):
     columns = [f.attname for f in AuditLog._meta.concrete_fields]
     before = {row["id"]: row for row in AuditLog.objects.values(*columns)}
 
-    assert _compress() == {"archived": 3, "compressed": 3, "batches": 3, "waiting": 0}
+    summary = _compress()
+    assert summary == {"archived": 3, "compressed": 3, "batches": summary["batches"], "waiting": 0}
+    assert summary["batches"] == _value("SELECT count(*) FROM archive.audit_log_batches") > 0
 
     assert list(AuditLog.objects.values_list("pk", flat=True)) == [recent.pk]
     archived = AuditLog.objects.raw(
@@ -102,7 +104,8 @@ def test_a_month_already_stored_gets_the_new_events_appended(user):
             [first.created_at] * 4 + [second.pk],
         )
     assert _compress() == {"archived": 1, "compressed": 1, "batches": 1, "waiting": 0}
-    assert _rows("SELECT user_id, row_count FROM archive.audit_log_batches") == [(user.pk, 2)]
+    # One batch: the month of the user's bucket of users.
+    assert _rows("SELECT bucket, row_count FROM archive.audit_log_batches") == [(user.pk % 64, 2)]
     assert sorted(_archived(user_id=user.pk)) == [first.pk, second.pk]
 
 
@@ -170,19 +173,30 @@ def test_each_reads_their_own_archived_events_and_staff_all(user):
     mine, theirs = _event(user, 100), _event(other, 100)
     _compress()
 
-    assert _archived(user) == [mine.pk]
-    assert _archived(other) == [theirs.pk]
+    assert _archived(user, user_id=user.pk) == [mine.pk]
+    assert _archived(other, user_id=other.pk) == [theirs.pk]
     assert sorted(_archived(staff)) == sorted([mine.pk, theirs.pk])
-    assert _archived(user, user_id=other.pk) == []
-    with transaction.atomic(), rls.identity_context(rls.Identity()):
+    assert _archived(staff, user_id=other.pk) == [theirs.pk]
+    for caller, asked in ((user, other.pk), (user, None), (None, user.pk)):
+        identity = rls.Identity(user_id=caller.pk if caller else None)
+        with (
+            pytest.raises(DatabaseError, match="their own events only"),
+            transaction.atomic(),
+            rls.identity_context(identity),
+        ):
+            _rows("SELECT id FROM archived_audit_logs(%s, NULL, NULL)", [asked])
+    # The batches mix users: only staff read them directly.
+    with transaction.atomic(), rls.user_context(user):
         assert _rows("SELECT count(*) FROM archive.audit_log_batches") == [(0,)]
+    with transaction.atomic(), rls.user_context(staff):
+        assert _rows("SELECT count(*) FROM archive.audit_log_batches") != [(0,)]
 
 
 @pytest.mark.parametrize(
     "sql",
     [
-        "INSERT INTO archive.audit_log_batches (user_id, month, first_at, last_at, row_count,"
-        " rows) VALUES (1, '2026-01-01', now(), now(), 1, '[]')",
+        "INSERT INTO archive.audit_log_batches (month, bucket, first_at, last_at, row_count,"
+        " rows) VALUES ('2026-01-01', 1, now(), now(), 1, '[]')",
         "UPDATE archive.audit_log_batches SET row_count = 1",
         "DELETE FROM archive.audit_log_batches",
         "SELECT compress_audit_logs(90, 10)",

@@ -128,13 +128,9 @@ class UserAdmin(DjangoUserAdmin):
             return super().user_change_password(request, id, form_url)  # "conflicting data"
         own = user.pk == request.user.pk
         try:
-            user, ended = passwords.password_set(
-                user_id=user.pk,
-                new_password=data["password1"] if data["set_usable_password"] else None,
+            user, ended = form.save(
                 keep_session_key=request.session.session_key if own else None,
                 user_agent=audit.request_user_agent(request),
-                end_other_sessions=data["end_other_sessions"],
-                revoke_tokens=data["revoke_tokens"],
                 by_staff=not own,
             )
         except passwords.PasswordChangeError as refused:

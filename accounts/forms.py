@@ -10,7 +10,7 @@ from django.contrib.auth.forms import (
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
-from accounts import scopes, timezones
+from accounts import passwords, scopes, timezones
 from accounts.models import User
 
 
@@ -44,8 +44,20 @@ class AdminPasswordForm(AdminPasswordChangeForm):
         help_text="Service credentials are not touched: they are not the account's.",
     )
 
-    def save(self, commit=True):
-        raise NotImplementedError("accounts.passwords.password_set saves this form")
+    def save(self, commit=True, *, keep_session_key=None, user_agent="", by_staff=True):
+        """Save through accounts.passwords.password_set, never Django's ``user.save()`` (which
+        writes every users column; the runtime role may write only a few). Returns the user
+        and what was ended; raises passwords.PasswordChangeError as the service does."""
+        data = self.cleaned_data
+        return passwords.password_set(
+            user_id=self.user.pk,
+            new_password=data["password1"] if data["set_usable_password"] else None,
+            keep_session_key=keep_session_key,
+            user_agent=user_agent,
+            end_other_sessions=data["end_other_sessions"],
+            revoke_tokens=data["revoke_tokens"],
+            by_staff=by_staff,
+        )
 
 
 class RegisterForm(forms.Form):

@@ -11,8 +11,9 @@
    computes from the loaded rows what the triggers and flows would have kept up to date
    (:mod:`witchcraft.demo.rollups`).
 4. ANALYZE of the loaded tables; in the service context, the session statistics and the
-   all-users usage totals are refreshed and the load is audited (``demo_seeded``, with the
-   row counts).
+   all-users usage totals are refreshed, the monthly reports are stored
+   (:mod:`witchcraft.demo.reports`) and the load is audited (``demo_seeded``, with the row
+   counts).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_event
 from witchcraft import rls
-from witchcraft.demo import bulk, registration, reset, rollups
+from witchcraft.demo import bulk, registration, reports, reset, rollups
 from witchcraft.demo.activity import write_activity
 from witchcraft.demo.agents import SessionWriter
 from witchcraft.demo.plan import (
@@ -121,6 +122,9 @@ def seed_demo(
                 django_cursor.execute("SELECT public.refresh_agent_session_stats()")
                 # Every day's all-users totals again: the load (and a reset) wrote past days.
                 django_cursor.execute("SELECT public.refresh_usage_daily_totals(NULL)")
+            progress.finish()
+            progress.start("monthly reports")
+            rows[reports.TABLE] = reports.store_reports(window)
             audit_event(
                 DEMO_SEEDED,
                 details={

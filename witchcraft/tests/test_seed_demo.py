@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from accounts import scopes
 from accounts.models import AuditLog, User
+from usage.monthly_reports import monthly_report_generate
 from witchcraft import rls
-from witchcraft.demo import plan, reset
+from witchcraft.demo import plan, reports, reset
 from witchcraft.demo.plan import DemoOptions
 from witchcraft.demo.progress import Progress
 from witchcraft.demo.seeder import (
@@ -495,6 +496,72 @@ def _fingerprint() -> dict[str, str]:
         )
         for name, query in queries.items()
     }
+
+
+# --- monthly reports -----------------------------------------------------------------------------
+REPORT_DAYS = 40  # always reaches back into a month that has ended
+
+
+def _report_totals() -> dict:
+    """month -> (requests, tokens, cost) of each stored report's 'total' row."""
+    rows = _rows(
+        "SELECT make_date(year, month, 1), requests, tokens, cost FROM usage_monthly_reports"
+        " WHERE dimension = 'total'"
+    )
+    return {month: figures for month, *figures in rows}
+
+
+def _rollup_totals(month) -> list:
+    """(requests, tokens, cost) of the month in the daily roll-up."""
+    return list(
+        _rows(
+            "SELECT coalesce(sum(request_count), 0), coalesce(sum(total_tokens), 0),"
+            " coalesce(sum(cost), 0) FROM ai_usage_daily"
+            " WHERE usage_date >= %s AND usage_date < %s + interval '1 month'",
+            [month, month],
+        )[0]
+    )
+
+
+def test_every_ended_month_of_the_history_has_its_report_stored_as_operators_store_it(now):
+    result, _ = _seed(now, days=REPORT_DAYS)
+    months = reports.complete_months(plan.Window.ending(now, REPORT_DAYS))
+    assert months and months[-1] == (now.replace(day=1) - timedelta(days=1)).date().replace(day=1)
+    stored = _report_totals()
+    # Every ended month of the window, and not the month that is still running.
+    assert sorted(stored) == months
+    for month in months:
+        assert list(stored[month]) == _rollup_totals(month), month
+        # What the operator's command would store now: nothing left to change.
+        assert monthly_report_generate(month=month) == 0
+    assert stored[months[-1]][0] > 0  # the demo used something last month
+    assert result.rows[reports.TABLE] == _value("SELECT count(*) FROM usage_monthly_reports")
+
+
+def test_the_report_page_shows_last_months_stored_report_after_the_load(now, client):
+    _seed(now, days=REPORT_DAYS)
+    staff = User.objects.create_user(
+        email="staff@example.com", password="pw-1234567", is_staff=True
+    )
+    client.force_login(staff)
+    page = client.get("/dashboard/reports/").content.decode()
+    last = reports.complete_months(plan.Window.ending(now, REPORT_DAYS))[-1]
+    assert f"{last:%Y-%m} (UTC) against" in page
+    assert 'id="no-report"' not in page
+    assert "Stored " in page
+
+
+def test_reports_stored_before_a_reset_are_stored_again_from_the_new_data(now):
+    _seed(now, days=REPORT_DAYS)
+    earlier = _report_totals()
+    # A shorter window: the reports of the first load's months no longer match the roll-ups
+    # once its users are gone, unless they are generated again.
+    _seed(now, days=2, reset_demo=True)
+    stored = _report_totals()
+    assert set(stored) >= set(earlier)
+    for month in stored:
+        assert list(stored[month]) == _rollup_totals(month), month
+    assert any(stored[month] != earlier[month] for month in earlier)
 
 
 # --- row-level security --------------------------------------------------------------------------

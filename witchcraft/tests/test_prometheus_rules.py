@@ -1,5 +1,6 @@
-"""deploy/prometheus/witchcraft-rules.yml: the seed's alerts as Prometheus rules, valid for
-promtool, unit-tested with promtool, and on gauges that /metrics really serves.
+"""deploy/prometheus/witchcraft-rules.yml: the seed's alerts (and its database size growth, a
+recording rule) as Prometheus rules, valid for promtool, unit-tested with promtool, and on
+gauges that /metrics really serves.
 
 promtool comes with Debian's ``prometheus`` package; ``make test`` and ``.ci/run`` install it
 when it is missing, so these tests never skip.
@@ -42,7 +43,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_accepts_the_rules_file():
     done = _promtool("check", "rules", str(RULES))
     assert done.returncode == 0, done.stdout + done.stderr
-    rules = len(re.findall(r"^\s+- alert: ", RULES.read_text(), re.M))
+    rules = len(re.findall(r"^\s+- (?:alert|record): ", RULES.read_text(), re.M))
     assert f"SUCCESS: {rules} rules found" in done.stdout
 
 
@@ -66,6 +67,13 @@ def test_the_rules_unit_tests_pass():
 def test_every_seed_alert_has_a_rule():
     names = set(re.findall(r"^\s+- alert: (\w+)$", RULES.read_text(), re.M))
     assert set(SEED_ALERTS) <= names, set(SEED_ALERTS) - names
+
+
+def test_the_database_size_growth_is_recorded_and_unit_tested():
+    """The seed's key metric "Database size growth": a recording rule over the size gauge
+    (its value is checked by the rules' unit tests, above)."""
+    assert "- record: witchcraft:database_size_bytes:growth_per_day" in RULES.read_text()
+    assert "expr: witchcraft:database_size_bytes:growth_per_day" in RULES_TEST.read_text()
 
 
 @pytest.mark.django_db

@@ -68,7 +68,7 @@ serve: setup
 	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=false HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c witchcraft/gunicorn.conf.py
 
-test: migrate promtool
+test: migrate promtool postgres-server
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The tests check the alert rules (deploy/prometheus) with promtool, from Debian's prometheus
@@ -79,6 +79,18 @@ promtool:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
 	  else echo "make test needs promtool (Debian: apt-get install --no-install-recommends prometheus)" >&2; exit 1; fi; \
+	fi
+
+# The slow-statements test (witchcraft/tests/test_slow_statements_live.py) starts a PostgreSQL of
+# its own that preloads pg_stat_statements, from Debian's server package (pg_stat_statements
+# comes with it), installed when missing (as root; the package also sets up a server of its own,
+# which a machine with systemd starts).
+.PHONY: postgres-server
+postgres-server:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/lib/pg_stat_statements.so >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
+	  else echo "make test needs PostgreSQL's server programs (Debian: apt-get install --no-install-recommends postgresql)" >&2; exit 1; fi; \
 	fi
 
 # Demo data in the development database: DEMO_USERS users with DEMO_DAYS days of usage (see

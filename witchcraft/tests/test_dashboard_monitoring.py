@@ -297,9 +297,10 @@ def test_pg_stat_statements_absent_is_said_without_error(staff):
 
 def test_pg_stat_statements_as_the_server_offers_it(staff):
     """Where the migration could create it: installed; answering only when preloaded (the
-    embedded server preloads it when its build has the module). No server the suite starts
-    preloads it today (the embedded wheel lacks the module, the machine's PostgreSQL does not
-    preload it), so the rows a slow statement leaves are not tested end to end yet."""
+    embedded server preloads it when its build has the module). No server the suite runs on
+    preloads it (the embedded wheel lacks the module, the machine's PostgreSQL does not preload
+    it): test_slow_statements_live.py starts one that does and follows a slow statement from
+    the database to this page and /metrics."""
     expected = _statements_expected()
     response = staff.get(URL)
     assert response.context["slow"]["statements_state"] == expected

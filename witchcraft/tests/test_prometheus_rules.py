@@ -69,11 +69,16 @@ def test_every_seed_alert_has_a_rule():
     assert set(SEED_ALERTS) <= names, set(SEED_ALERTS) - names
 
 
-def test_the_database_size_growth_is_recorded_and_unit_tested():
-    """The seed's key metric "Database size growth": a recording rule over the size gauge
-    (its value is checked by the rules' unit tests, above)."""
-    assert "- record: witchcraft:database_size_bytes:growth_per_day" in RULES.read_text()
-    assert "expr: witchcraft:database_size_bytes:growth_per_day" in RULES_TEST.read_text()
+def test_every_rule_has_a_unit_test():
+    """Each alert is evaluated by an alert_rule_test, each recording rule (the seed's
+    "Database size growth") by a promql_expr_test, so test_the_rules_unit_tests_pass covers
+    every rule."""
+    rules, tests = RULES.read_text(), RULES_TEST.read_text()
+    alerts = set(re.findall(r"^\s+- alert: (\S+)$", rules, re.M))
+    records = set(re.findall(r"^\s+- record: (\S+)$", rules, re.M))
+    assert "witchcraft:database_size_bytes:growth_per_day" in records
+    assert alerts - set(re.findall(r"^\s+alertname: (\S+)$", tests, re.M)) == set()
+    assert records - set(re.findall(r"^\s+- expr: (\S+)$", tests, re.M)) == set()
 
 
 @pytest.mark.django_db

@@ -18,6 +18,7 @@ from witchcraft.api_types import (
     Line,
     Millis,
     StrictInput,
+    Text,
     Tokens,
     json_object,
     refused,
@@ -76,6 +77,12 @@ class UsageIn(StrictInput):
     time_to_first_token_ms: Millis | None = None
     status: Literal["success", "error", "timeout", "cancelled", "rejected"] = "success"
     error_code: Line | None = Field(None, max_length=100)
+    error_message: Text | None = Field(
+        None,
+        max_length=1000,
+        description="what the provider said, for a request that did not succeed (kept for "
+        "staff, credentials redacted)",
+    )
     agent_session_id: Id | None = None
     agent_message_id: Id | None = None
     reservation_id: Id | None = Field(

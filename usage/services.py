@@ -67,6 +67,7 @@ def usage_record(
     metadata: dict[str, Any] | None = None,
     created_at: datetime | None = None,
     cost: Decimal | None = None,
+    error_message: str | None = None,
 ) -> int:
     """Record one AI request; return its usage id.
 
@@ -76,7 +77,9 @@ def usage_record(
     quota alerts. A ``request_id`` recorded before returns the first record's id and changes
     nothing, so a client may retry safely. ``created_at`` places the row in time and ``cost``
     overrides the catalog's price (what a provider really billed, for imported history); both
-    are for the service context only (imports, demo data, tests), never a client's.
+    are for the service context only (imports, demo data, tests), never a client's. A request
+    that did not succeed may carry the provider's ``error_code`` and ``error_message`` (stored
+    with credentials redacted).
 
     Raises UsageError: ``invalid`` (bad input, nothing written), ``forbidden`` (the caller may
     not record for the user, or set ``created_at`` or ``cost`` outside the service context),
@@ -96,7 +99,8 @@ def usage_record(
             " p_error_code => %s::text, p_agent_session_id => %s::bigint,"
             " p_agent_message_id => %s::bigint, p_reservation_id => %s::bigint,"
             " p_metadata => %s::jsonb,"
-            " p_created_at => %s::timestamptz, p_cost => %s::numeric),"
+            " p_created_at => %s::timestamptz, p_cost => %s::numeric,"
+            " p_error_message => %s::text),"
             " current_setting('app.alerts_raised', true) = 'true'",
             [
                 user_id,
@@ -117,6 +121,7 @@ def usage_record(
                 json.dumps(metadata or {}),
                 created_at,
                 cost,
+                error_message,
             ],
         )
         usage_id, alerts_raised = cursor.fetchone()

@@ -25,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import sqlparse
 from django.apps import apps
-from django.db import migrations
+from django.db import connection, migrations, transaction
 from django.db.migrations.loader import MigrationLoader
 
 # The apps whose folders hold live definitions (the project's own, not Django's or procrastinate's).
@@ -120,6 +120,8 @@ class DefineSQL(migrations.operations.base.Operation):
         sha256: str,
         previous: str | None = None,
         adopted: bool = False,
+        dropped: Sequence[str] = (),
+        added: Sequence[str] = (),
     ) -> None:
         if not _QUALIFIED.fullmatch(name):
             raise SqlObjectError(f"{name!r} is not a schema-qualified function name")
@@ -128,6 +130,11 @@ class DefineSQL(migrations.operations.base.Operation):
         self.sha256 = sha256
         self.previous = previous
         self.adopted = adopted
+        # Signatures the previous definition had and this one has not (dropped first), and the
+        # ones only this one has (dropped when it is reversed): CREATE OR REPLACE with other
+        # arguments makes a second function instead of replacing the first.
+        self.dropped = list(dropped)
+        self.added = list(added)
 
     def deconstruct(self):
         kwargs = {"name": self.name, "sql": self.sql, "sha256": self.sha256}
@@ -135,12 +142,18 @@ class DefineSQL(migrations.operations.base.Operation):
             kwargs["previous"] = self.previous
         if self.adopted:
             kwargs["adopted"] = True
+        if self.dropped:
+            kwargs["dropped"] = self.dropped
+        if self.added:
+            kwargs["added"] = self.added
         return (self.__class__.__name__, [], kwargs)
 
     def state_forwards(self, app_label, state) -> None:
         """Functions are not part of Django's model state."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state) -> None:
+        for signature in self.dropped:
+            schema_editor.execute(f"DROP FUNCTION IF EXISTS {signature}", params=None)
         for statement in statements(self.sql):
             schema_editor.execute(statement, params=None)
 
@@ -151,6 +164,8 @@ class DefineSQL(migrations.operations.base.Operation):
             before = frozen_definition(self.previous, self.name)
             for statement in statements(before.sql):
                 schema_editor.execute(statement, params=None)
+            for signature in self.added:
+                schema_editor.execute(f"DROP FUNCTION IF EXISTS {signature}", params=None)
             return
         schema, _, short = self.name.partition(".")
         # Every overload of the name: a live file holds all of them.
@@ -281,7 +296,12 @@ def _literal(text: str) -> str:
     return repr(text)
 
 
-def _operation(definition: LiveDefinition, previous: Frozen | None, adopted: bool) -> str:
+def _operation(
+    definition: LiveDefinition,
+    previous: Frozen | None,
+    adopted: bool,
+    signatures: tuple[list[str], list[str]] = ([], []),
+) -> str:
     lines = [
         "        DefineSQL(",
         f"            name={_q(definition.name)},",
@@ -291,9 +311,47 @@ def _operation(definition: LiveDefinition, previous: Frozen | None, adopted: boo
         lines.append(f"            previous={_q(previous.migration)},")
     if adopted:
         lines.append("            adopted=True,")
+    for keyword, listed in zip(("dropped", "added"), signatures, strict=True):
+        if listed:
+            lines.append(f"            {keyword}=[{', '.join(_q(x) for x in listed)}],")
     lines.append(f"            sql={_literal(definition.text)},")
     lines.append("        ),")
     return "\n".join(lines)
+
+
+class _Undo(Exception):
+    """Rolls back a trial run."""
+
+
+def signatures_of(name: str, text: str) -> list[str]:
+    """The signatures (``public.f(bigint,text)``) that ``text`` defines for ``name``: run in
+    a transaction that is rolled back, on the configured database (migrated, so that the types
+    the definition names exist), after dropping the installed ones."""
+    schema, _, short = name.partition(".")
+    query = (
+        "SELECT p.oid::regprocedure::text FROM pg_proc p"
+        " JOIN pg_namespace n ON n.oid = p.pronamespace"
+        " WHERE n.nspname = %s AND p.proname = %s ORDER BY 1"
+    )
+    found: list[str] = []
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(query, [schema, short])
+            for (signature,) in cursor.fetchall():
+                cursor.execute(f"DROP FUNCTION {signature} CASCADE")
+            for statement in statements(text):
+                cursor.execute(statement)
+            cursor.execute(query, [schema, short])
+            found = [_qualified_signature(schema, row[0]) for row in cursor.fetchall()]
+            raise _Undo
+    except _Undo:
+        pass
+    return found
+
+
+def _qualified_signature(schema: str, signature: str) -> str:
+    # regprocedure leaves out a schema on the search path.
+    return signature if signature.startswith(f"{schema}.") else f"{schema}.{signature}"
 
 
 def pending(live: dict[str, LiveDefinition], migrated: dict[str, Frozen]) -> dict[str, list[str]]:
@@ -304,6 +362,16 @@ def pending(live: dict[str, LiveDefinition], migrated: dict[str, Frozen]) -> dic
         if frozen is None or frozen.operation.sql != definition.text:
             found.setdefault(definition.app, []).append(name)
     return found
+
+
+def _signature_changes(
+    name: str, definition: LiveDefinition, previous: Frozen | None
+) -> tuple[list[str], list[str]]:
+    if previous is None:
+        return [], []
+    before = set(signatures_of(name, previous.operation.sql))
+    after = set(signatures_of(name, definition.text))
+    return sorted(before - after), sorted(after - before)
 
 
 def write_migrations(
@@ -338,7 +406,12 @@ def write_migrations(
             else "New definitions of " + ", ".join(names) + "."
         )
         operations = "\n".join(
-            _operation(live[name], migrated.get(name), adopt and name not in migrated)
+            _operation(
+                live[name],
+                migrated.get(name),
+                adopt and name not in migrated,
+                _signature_changes(name, live[name], migrated.get(name)),
+            )
             for name in names
         )
         dependencies = "\n".join(f"        ({_q(a)}, {_q(m)})," for a, m in leaves)

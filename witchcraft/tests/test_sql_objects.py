@@ -236,7 +236,7 @@ def _migrate(url: str, *target: str) -> None:
 
 
 @pytest.mark.django_db
-def test_a_database_of_the_previous_main_migrates_forward_to_the_same_functions():
+def test_a_database_of_the_previous_main_migrates_forward_to_the_same_functions_and_back():
     server = configured_server()
     if server.password:
         pytest.fail("this test builds a DATABASE_URL without a password: use a trust server")
@@ -245,14 +245,23 @@ def test_a_database_of_the_previous_main_migrates_forward_to_the_same_functions(
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         url = _url(server, name)
+
+        def functions() -> list[tuple]:
+            with server.connect(name) as upgraded, upgraded.cursor() as cursor:
+                cursor.execute(CATALOG.replace("%%", "%"))
+                return cursor.fetchall()
+
         for app, migration in PREVIOUS_MAIN:
             _migrate(url, app, migration)
+        before = functions()
         _migrate(url)
-        with server.connect(name) as upgraded, upgraded.cursor() as cursor:
-            cursor.execute(CATALOG.replace("%%", "%"))
-            upgraded_catalog = cursor.fetchall()
         with connection.cursor() as cursor:
-            assert upgraded_catalog == catalog(cursor)
+            assert functions() == catalog(cursor)
+        # And back: every migration since reverses to the definitions before it (a changed
+        # signature included: record_ai_usage gained p_error_message).
+        for app, migration in PREVIOUS_MAIN:
+            _migrate(url, app, migration)
+        assert functions() == before
     finally:
         with server.connect(autocommit=True) as admin:
             admin.execute(

@@ -1,3 +1,18 @@
+-- record_ai_usage: one AI request of a user, recorded in one transaction (the seed's AI request
+-- flow): the usage row priced from the catalog's prices of its model (copied onto the row),
+-- the daily and monthly roll-ups, the quota booked (the actual amount minus what the named
+-- reservation of check_and_consume_quota held, which it settles) and quota alerts raised.
+-- * Only a caller allowed to record for the user (auth.may_record_for) may call it; only the
+--   service context may place the row in time (p_created_at) or give its cost (p_cost: what a
+--   provider really billed, for imported history).
+-- * A retry of a recorded request_id returns the first row's id and changes nothing.
+-- * A request that did not succeed may say why: p_error_code (the provider's code) and
+--   p_error_message (its message, at most 1,000 characters, credentials it echoes redacted by
+--   ai_usage_redact); a successful request has no error message.
+-- * Refusals: 22023 for bad input, WC404 / WC409 for a reservation that is not the user's, or
+--   was settled or has expired (witchcraft/db_errors.py answers them); nothing is written.
+-- * Statements run with generic plans (plan_cache_mode): with custom plans the plan cache
+--   planned the statements again on nearly every call (bench/README.md).
 CREATE OR REPLACE FUNCTION public.record_ai_usage(
     p_user_id bigint,
     p_provider_id integer,
@@ -16,10 +31,11 @@ CREATE OR REPLACE FUNCTION public.record_ai_usage(
     p_reservation_id bigint DEFAULT NULL,
     p_metadata jsonb DEFAULT '{}',
     p_created_at timestamptz DEFAULT NULL,
-    p_cost numeric DEFAULT NULL
+    p_cost numeric DEFAULT NULL,
+    p_error_message text DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
-    SET plan_cache_mode = force_generic_plan  -- see the top of this file
+    SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_model public.ai_models%ROWTYPE;
@@ -30,6 +46,7 @@ DECLARE
     v_reasoning integer := coalesce(p_reasoning_tokens, 0);
     v_status text := coalesce(p_status, 'success');
     v_error_code text := coalesce(p_error_code, '');
+    v_error_message text := coalesce(p_error_message, '');
     v_reservation public.quota_reservations%ROWTYPE;
     v_held_tokens bigint := 0;
     v_held_cost numeric := 0;
@@ -109,6 +126,13 @@ BEGIN
     END IF;
     IF length(v_error_code) > 100 THEN
         RAISE EXCEPTION 'error code is longer than 100 characters' USING ERRCODE = '22023';
+    END IF;
+    IF length(v_error_message) > 1000 THEN
+        RAISE EXCEPTION 'error message is longer than 1000 characters' USING ERRCODE = '22023';
+    END IF;
+    IF v_error_message <> '' AND v_status = 'success' THEN
+        RAISE EXCEPTION 'an error message is only for a request that did not succeed'
+            USING ERRCODE = '22023';
     END IF;
     IF jsonb_typeof(v_metadata) <> 'object' THEN
         RAISE EXCEPTION 'metadata must be a JSON object' USING ERRCODE = '22023';
@@ -217,7 +241,8 @@ BEGIN
             p_agent_message_id, p_reservation_id, v_request_id, p_input_tokens, p_output_tokens, v_cached,
             v_reasoning, v_total, v_cost, v_model.input_price_per_million,
             v_model.output_price_per_million, v_model.cached_input_price_per_million,
-            p_latency_ms, p_time_to_first_token_ms, v_status, v_error_code, '', v_metadata);
+            p_latency_ms, p_time_to_first_token_ms, v_status, v_error_code,
+            public.ai_usage_redact(v_error_message), v_metadata);
 
     -- 5. The roll-ups (UTC day and month of created_at).
     INSERT INTO public.ai_usage_daily AS d
@@ -295,7 +320,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.record_ai_usage(
     bigint, integer, integer, integer, integer, text, integer, integer, integer, integer, text,
-    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric) FROM PUBLIC;
+    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.record_ai_usage(
     bigint, integer, integer, integer, integer, text, integer, integer, integer, integer, text,
-    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric) TO witchcraft_app;
+    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric, text) TO witchcraft_app;

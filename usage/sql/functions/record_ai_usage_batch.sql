@@ -1,3 +1,25 @@
+-- record_ai_usage_batch: up to 1,000 AI requests of one user recorded set-wise (the JSON API's
+-- POST /usage/batch, and POST /usage as a batch of one), by the rules of record_ai_usage, with
+-- an answer per record:
+--   recorded   a new usage row (its id);
+--   duplicate  the user already has this request_id with the same content (the first row's
+--              id; nothing changes);
+--   refused    with a reason: 'invalid' (bad value, unknown or inactive model or provider, a
+--              provider that does not match the model, a client's cost or reserved amounts),
+--              'not_found' (an agent session or message or a reservation that does not exist
+--              or is not the user's: existence does not leak) or 'conflict' (the request_id was
+--              recorded with other content, the agent message already has a usage record, the
+--              reservation was settled or has expired), and the field at fault.
+-- Records are JSON objects with the API's field names: request_id (required), provider and/or
+-- provider_id, model and/or model_id, the four token counts, latency_ms,
+-- time_to_first_token_ms, status, error_code, error_message (only when the request did not
+-- succeed; at most 1,000 characters; credentials redacted by ai_usage_redact),
+-- agent_session_id, agent_message_id, reservation_id, metadata. Rows are placed at now() and
+-- priced from the catalog.
+-- The user's lock (the quota row) is taken first, then the work is done in sorted key order,
+-- so that concurrent batches, and batches racing record_ai_usage, never deadlock. Statements
+-- run with generic plans (plan_cache_mode), as good for one record as for 1,000
+-- (bench/README.md).
 CREATE OR REPLACE FUNCTION public.record_ai_usage_batch(p_user_id bigint, p_records jsonb)
 RETURNS TABLE(
     out_index integer,
@@ -11,7 +33,7 @@ RETURNS TABLE(
     out_error_message text
 )
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
-    SET plan_cache_mode = force_generic_plan  -- see the top of this file
+    SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     c_max_records constant integer := 1000;
@@ -90,6 +112,8 @@ BEGIN
                coalesce(s.r ->> 'status', 'success') AS status,
                public.ai_usage_batch_is_text(s.r -> 'error_code', 100) AS error_code_ok,
                coalesce(s.r ->> 'error_code', '') AS error_code,
+               public.ai_usage_batch_is_text(s.r -> 'error_message', 1000) AS error_message_ok,
+               coalesce(s.r ->> 'error_message', '') AS error_message,
                public.ai_usage_batch_count(s.r -> 'agent_session_id', c_max_id)
                    AS agent_session_id,
                public.ai_usage_batch_count(s.r -> 'agent_message_id', c_max_id)
@@ -263,6 +287,11 @@ BEGIN
                          'status must be one of success, error, timeout, cancelled, rejected']
                  WHEN NOT r.error_code_ok THEN
                    ARRAY['invalid', 'error_code', 'error_code has at most 100 characters']
+                 WHEN NOT r.error_message_ok THEN
+                   ARRAY['invalid', 'error_message', 'error_message has at most 1000 characters']
+                 WHEN r.error_message <> '' AND r.status = 'success' THEN
+                   ARRAY['invalid', 'error_message',
+                         'an error message is only for a request that did not succeed']
                  WHEN r.metadata IS NULL THEN
                    ARRAY['invalid', 'metadata', format(
                          'metadata must be a JSON object of at most %s characters',
@@ -366,7 +395,8 @@ BEGIN
                v.is_candidate,
                v.final_refusal[1],
                v.final_refusal[2],
-               v.final_refusal[3]
+               v.final_refusal[3],
+               public.ai_usage_redact(v.error_message)
            )::public.ai_usage_batch_row ORDER BY v.idx)
       INTO v_rows
       FROM valid v;
@@ -412,7 +442,7 @@ BEGIN
                    c.cached_input_tokens, c.reasoning_tokens, c.total_tokens, c.cost,
                    c.input_price_per_million, c.output_price_per_million,
                    c.cached_input_price_per_million, c.latency_ms, c.time_to_first_token_ms,
-                   c.status, c.error_code, '', c.metadata
+                   c.status, c.error_code, c.error_message, c.metadata
               FROM unnest(v_rows) c
               JOIN unnest(v_new_request_ids, v_new_usage_ids) AS n(request_id, usage_id)
                 ON n.request_id = c.request_id
@@ -519,6 +549,7 @@ BEGIN
                 AND s.reasoning_tokens = c.reasoning_tokens
                 AND s.status = c.status
                 AND s.error_code = c.error_code
+                AND s.error_message = c.error_message
                 AND s.latency_ms IS NOT DISTINCT FROM c.latency_ms
                 AND s.time_to_first_token_ms IS NOT DISTINCT FROM c.time_to_first_token_ms
                 AND s.agent_session_id IS NOT DISTINCT FROM c.agent_session_id

@@ -1,12 +1,13 @@
 """The functions billing owns, adopted from its numbered SQL files.
 
-Written by ``manage.py sqlmigrations`` from the live files (witchcraft/sqlobjects.py): a frozen
-copy of each definition as it was. Never edit it; edit the live file and run the command again.
+Written by ``manage.py sqlmigrations`` from the live files (witchcraft/platform/sqlobjects.py):
+a frozen copy of each definition as it was. Never edit it; edit the live file and run the command
+again.
 """
 
 from django.db import migrations
 
-from witchcraft.sqlobjects import DefineSQL
+from witchcraft.platform.sqlobjects import DefineSQL
 
 
 class Migration(migrations.Migration):

@@ -1,7 +1,7 @@
-"""One live definition per SQL function (witchcraft/sqlobjects.py): the live files are what the
-migrations install, the check fails on a stale live file or an edited migration, the writer's
-migrations apply and reverse, and a database of the previous main migrates forward to the same
-functions as a fresh one."""
+"""One live definition per SQL function (witchcraft/platform/sqlobjects.py): the live files are
+what the migrations install, the check fails on a stale live file or an edited migration, the
+writer's migrations apply and reverse, and a database of the previous main migrates forward to
+the same functions as a fresh one, and back."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from django.core.management.base import CommandError
 from django.db import connection
 from psycopg import sql
 
-from witchcraft import sqlobjects
 from witchcraft.backups.servers import configured_server
+from witchcraft.platform import sqlobjects
 from witchcraft.testing.servers import ROOT, clean_env
 
 # Every function of the project's schemas, with its grants (extensions' and procrastinate's

@@ -1,10 +1,10 @@
 """manage.py sqlmigrations [--check] [--name NAME]: write the migrations for the SQL functions
-whose live files changed (witchcraft/sqlobjects.py), or, with --check, fail when the live files
-and what the migrations install differ."""
+whose live files changed (witchcraft/platform/sqlobjects.py), or, with --check, fail when the
+live files and what the migrations install differ."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from witchcraft import sqlobjects
+from witchcraft.platform import sqlobjects
 
 
 class Command(BaseCommand):

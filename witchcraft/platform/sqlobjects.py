@@ -263,13 +263,14 @@ def drift(live: dict[str, LiveDefinition], migrated: dict[str, Frozen]) -> list[
 
 _MIGRATION = '''"""{doc}
 
-Written by ``manage.py sqlmigrations`` from the live files (witchcraft/sqlobjects.py): a frozen
-copy of each definition as it was. Never edit it; edit the live file and run the command again.
+Written by ``manage.py sqlmigrations`` from the live files (witchcraft/platform/sqlobjects.py):
+a frozen copy of each definition as it was. Never edit it; edit the live file and run the command
+again.
 """
 
 from django.db import migrations
 
-from witchcraft.sqlobjects import DefineSQL
+from witchcraft.platform.sqlobjects import DefineSQL
 
 
 class Migration(migrations.Migration):

@@ -1,6 +1,6 @@
 """The functions billing owns, adopted from its numbered SQL files.
 
-Written by ``manage.py sqlmigrations`` from the live files (witchcraft/platform/sqlobjects.py):
+Written by ``manage.py sqlmigrations`` from the live files (witchcraft/platform/sqlobjects/):
 a frozen copy of each definition as it was. Never edit it; edit the live file and run the command
 again.
 """

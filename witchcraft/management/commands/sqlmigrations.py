@@ -1,6 +1,6 @@
-"""manage.py sqlmigrations [--check] [--name NAME]: write the migrations for the SQL functions
-whose live files changed (witchcraft/platform/sqlobjects.py), or, with --check, fail when the
-live files and what the migrations install differ."""
+"""manage.py sqlmigrations [--check] [--name NAME]: write the migrations for the SQL functions,
+triggers, policies and views whose live files changed (witchcraft/platform/sqlobjects/), or,
+with --check, fail when the live files and what the migrations install differ."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -9,7 +9,8 @@ from witchcraft.platform import sqlobjects
 
 class Command(BaseCommand):
     help = (
-        "Write a migration for each app whose live SQL files (<app>/sql/functions/*.sql) "
+        "Write a migration for each app whose live SQL files (<app>/sql/{functions,triggers,"
+        "policies,views}/*.sql) "
         "differ from what its migrations install; --check only reports and fails."
     )
 

@@ -1,6 +1,6 @@
-"""New definitions of public.ai_usage_redact, public.record_ai_usage, public.record_ai_usage_batch.
+"""New definitions of functions/public.ai_usage_redact, functions/public.record_ai_usage, functions/public.record_ai_usage_batch.
 
-Written by ``manage.py sqlmigrations`` from the live files (witchcraft/platform/sqlobjects.py):
+Written by ``manage.py sqlmigrations`` from the live files (witchcraft/platform/sqlobjects/):
 a frozen copy of each definition as it was. Never edit it; edit the live file and run the command
 again.
 """
@@ -12,17 +12,20 @@ from witchcraft.platform.sqlobjects import DefineSQL
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0019_functions"),
-        ("agents", "0011_functions"),
-        ("billing", "0013_functions"),
-        ("usage", "0014_batch_row_error_message"),
-        ("witchcraft", "0004_functions"),
+        ("accounts", "0020_sql_baseline"),
+        ("agents", "0012_sql_baseline"),
+        ("billing", "0014_sql_baseline"),
+        ("usage", "0015_sql_baseline"),
+        ("witchcraft", "0005_sql_baseline"),
     ]
 
     operations = [
         DefineSQL(
             name="public.ai_usage_redact",
             sha256="87a0160c1926d1de7801c5d4638cb3b31504b5d2060032f89f32c929396cf252",
+            drop_on_reverse=[
+                "DROP FUNCTION IF EXISTS public.ai_usage_redact(text)",
+            ],
             sql=r"""-- ai_usage_redact(message): a provider's error message fit to keep on a usage row, which staff
 -- read: credentials it may echo back ("Incorrect API key provided: sk-proj-...", a bearer
 -- header, a Witchcraft token "wc_...", "api_key=...") are replaced by [redacted]. Applied by
@@ -45,11 +48,11 @@ REVOKE ALL ON FUNCTION public.ai_usage_redact(text) FROM PUBLIC;
             name="public.record_ai_usage",
             sha256="c3e963c228dd3bc6c4898c13312778ea6bc8a1f4fb8809a3afa9f220d2001128",
             previous="usage.0013_functions",
-            dropped=[
-                "public.record_ai_usage(bigint,integer,integer,integer,integer,text,integer,integer,integer,integer,text,text,bigint,bigint,bigint,jsonb,timestamp with time zone,numeric)"
+            drop_first=[
+                "DROP FUNCTION IF EXISTS public.record_ai_usage(bigint,integer,integer,integer,integer,text,integer,integer,integer,integer,text,text,bigint,bigint,bigint,jsonb,timestamp with time zone,numeric)",
             ],
-            added=[
-                "public.record_ai_usage(bigint,integer,integer,integer,integer,text,integer,integer,integer,integer,text,text,bigint,bigint,bigint,jsonb,timestamp with time zone,numeric,text)"
+            drop_on_reverse=[
+                "DROP FUNCTION IF EXISTS public.record_ai_usage(bigint,integer,integer,integer,integer,text,integer,integer,integer,integer,text,text,bigint,bigint,bigint,jsonb,timestamp with time zone,numeric,text)",
             ],
             sql=r"""-- record_ai_usage: one AI request of a user, recorded in one transaction (the seed's AI request
 -- flow): the usage row priced from the catalog's prices of its model (copied onto the row),

@@ -25,6 +25,12 @@ from witchcraft.testing.factories import (
     AuditLogFactory,
     UserFactory,
 )
+from witchcraft.testing.maintenance import (
+    CONTEXTS,
+    SERVICE_ONLY,
+    run_as_owner,
+    runtime_role_outcomes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -498,3 +504,37 @@ def test_cleanup_old_audit_logs_command_refuses_zero_days_in_one_line():
     with pytest.raises(CommandError) as caught:
         _command("cleanup_old_audit_logs", "--days", "0")
     assert str(caught.value) == "cleanup_old_audit_logs: days must be at least 1, not 0"
+
+
+# --- the accounts step: account_tokens_delete_expired -----------------------------------------
+
+TOKENS_STEP = "public.account_tokens_delete_expired()"
+
+
+def test_account_tokens_delete_expired_counts_each_kind_and_a_second_run_deletes_nothing(user):
+    _old_rows_of_every_kind(user)
+    fresh = _access_token(user, "fresh")
+
+    assert run_as_owner(TOKENS_STEP) == {
+        "expired_tokens_deleted": 1,
+        "reset_tokens_deleted": 1,
+        "verification_tokens_deleted": 1,
+    }
+    assert list(AccessToken.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert not PasswordResetToken.objects.exists()
+    assert not EmailVerificationToken.objects.exists()
+    # Only its own domain: the idle session and the old audit event wait for their steps.
+    assert AgentSession.objects.filter(is_active=True).count() == 1
+    assert AuditLog.objects.count() == 1
+
+    assert run_as_owner(TOKENS_STEP) == {
+        "expired_tokens_deleted": 0,
+        "reset_tokens_deleted": 0,
+        "verification_tokens_deleted": 0,
+    }
+
+
+def test_account_tokens_delete_expired_is_the_service_contexts_only():
+    """Not granted to the runtime role in any context; granted, its own check refuses."""
+    assert runtime_role_outcomes(TOKENS_STEP) == dict.fromkeys(CONTEXTS, "not granted")
+    assert runtime_role_outcomes(TOKENS_STEP, granted=True) == SERVICE_ONLY

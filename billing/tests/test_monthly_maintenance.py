@@ -19,6 +19,12 @@ from usage.models import AIUsageDaily
 from witchcraft import rls
 from witchcraft.maintenance import DRY_RUN_NOTICE
 from witchcraft.testing.factories import UserFactory, catalog_model, quota_for
+from witchcraft.testing.maintenance import (
+    CONTEXTS,
+    SERVICE_ONLY,
+    run_as_owner,
+    runtime_role_outcomes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -499,3 +505,48 @@ def test_command_dry_run_changes_nothing(month_end_state):
     assert list(UsageAlert.objects.order_by("pk").values()) == alerts
     assert _db("SELECT count(*) FROM usage_monthly_reports") == 0
     assert json.loads(_command("--json"))["subscriptions_canceled"] == 1
+
+
+# --- the billing step: billing_periods_close --------------------------------------------------
+
+PERIODS_STEP = "public.billing_periods_close()"
+
+
+def test_billing_periods_close_counts_each_outcome_and_a_second_run_closes_nothing(
+    now, month_end_state
+):
+    downgrading = UserFactory()
+    ended = now - timedelta(days=9)
+    _subscription(
+        downgrading,
+        "team",
+        "active",
+        _months(ended, -1),
+        ended,
+        cancel_at_period_end=True,
+        scheduled_tier=_tier("pro"),
+    )
+
+    assert run_as_owner(PERIODS_STEP) == {
+        "quotas_rolled": 1,
+        "alerts_resolved": 1,
+        "subscriptions_canceled": 1,
+        "subscriptions_downgraded": 1,
+        "subscriptions_expired": 1,
+        "subscriptions_renewed": 1,
+    }
+    assert _current(downgrading).tier.slug == "pro"
+    # The report is the orchestrator's other step.
+    assert _db("SELECT count(*) FROM usage_monthly_reports") == 0
+    subscriptions = list(UserSubscription.objects.order_by("pk").values())
+    quotas = list(UserQuota.objects.order_by("pk").values())
+
+    assert run_as_owner(PERIODS_STEP) == {k: v for k, v in ZEROS.items() if k != "report_rows"}
+    assert list(UserSubscription.objects.order_by("pk").values()) == subscriptions
+    assert list(UserQuota.objects.order_by("pk").values()) == quotas
+
+
+def test_billing_periods_close_is_the_service_contexts_only():
+    """Not granted to the runtime role in any context; granted, its own check refuses."""
+    assert runtime_role_outcomes(PERIODS_STEP) == dict.fromkeys(CONTEXTS, "not granted")
+    assert runtime_role_outcomes(PERIODS_STEP, granted=True) == SERVICE_ONLY

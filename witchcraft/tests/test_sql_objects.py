@@ -269,7 +269,10 @@ def test_the_written_migration_installs_the_live_file_and_reverses_to_the_frozen
     written = sqlobjects.write_migrations(
         live=live, migrated=migrated, folder_for=lambda app: tmp_path
     )
-    assert [path.name for path in written] == ["0006_is_admin.py"]
+    # Numbered after witchcraft's newest migration, named after the one function it defines.
+    leaves = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes()
+    (newest,) = (name for app, name in leaves if app == "witchcraft")
+    assert [path.name for path in written] == [f"{int(newest[:4]) + 1:04d}_is_admin.py"]
     migration = _load(written[0])
     (operation,) = migration.operations
     previous = migrated["functions/auth.is_admin"].migration
@@ -282,7 +285,6 @@ def test_the_written_migration_installs_the_live_file_and_reverses_to_the_frozen
     assert operation.sha256 == sqlobjects.sha256(changed.text)
     assert (operation.drop_first, operation.drop_on_reverse) == ([], [])
     # After the newest migration of every project app (the previous one among their ancestors).
-    leaves = MigrationLoader(None, ignore_no_migrations=True).graph.leaf_nodes()
     assert sorted(migration.dependencies) == sorted(
         node for node in leaves if node[0] in sqlobjects.live.PROJECT_APPS
     )

@@ -47,7 +47,7 @@ migrate: db
 	$(PY) manage.py migrate --noinput
 
 # The worker (witchcraft/tasks.py) runs beside the web server and stops with it. It waits out a
-# database restart, and `--respawn` starts a new one if it dies (witchcraft/worker.py). Ctrl-C
+# database restart, and `--respawn` starts a new one if it dies (witchcraft/operations/worker.py). Ctrl-C
 # reaches both; when runserver ends any other way the trap asks the worker to stop (SIGINT: it
 # finishes the job in hand first) and waits for it, so the next `make run` starts clean.
 run: migrate
@@ -62,7 +62,7 @@ worker: migrate
 # Production serving on this machine: gunicorn (witchcraft/gunicorn.conf.py) with DEBUG=false,
 # static files collected for WhiteNoise. Needs SECRET_KEY in .env or the environment.
 serve: setup
-	@DEBUG=false $(PY) -m witchcraft.serving preflight
+	@DEBUG=false $(PY) -m witchcraft.platform.serving preflight
 	DEBUG=false $(PY) manage.py db start
 	DEBUG=false $(PY) manage.py migrate --noinput
 	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0

@@ -26,7 +26,7 @@ from accounts.models import (
     User,
     UserProfile,
 )
-from witchcraft.admin_mixins import ReadOnlyAdmin
+from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 # users is updatable by the runtime role column by column (accounts/sql/0002): the admin writes
 # those with update_fields, the staff flags through set_user_staff (audited by the database).

@@ -14,10 +14,10 @@ from accounts import login, recovery, services, tokens, twofactor
 from accounts.bearer import own_token, scoped
 from accounts.models import AccessToken, User
 from accounts.scopes import ACCOUNT, ALL, TOKENS_MANAGE
-from witchcraft import rls
-from witchcraft.api import ApiError
-from witchcraft.api_types import Line, ObjectInput, Text
-from witchcraft.ratelimit import hit
+from witchcraft.platform import rls
+from witchcraft.platform.api_errors import ApiError
+from witchcraft.platform.api_types import Line, ObjectInput, Text
+from witchcraft.platform.ratelimit import hit
 
 router = Router(tags=["accounts"])
 

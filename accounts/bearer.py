@@ -10,24 +10,21 @@ middleware opens the request's context, so the whole API call runs as the creden
 
 Each operation declares the one scope it needs with ``auth=scoped(scope)``; a view that needs a
 second one calls ``require_scope(request, scope)``. The middleware also tells the database
-whether the request may record usage (``request.may_record``, read by witchcraft.rls).
+whether the request may record usage (``request.may_record``, read by witchcraft.platform.rls).
 """
 
 from __future__ import annotations
 
 import functools
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from ninja.errors import HttpError
 from ninja.security.http import HttpAuthBase
-from ninja.throttling import BaseThrottle
 
 from accounts import scopes as vocabulary
 from accounts import service_credentials, tokens
 from accounts.service_credentials import USER_HEADER
-from witchcraft.ratelimit import count_in_window
-from witchcraft.rls import client_ip
+from witchcraft.platform.rls import client_ip
 
 API_PREFIX = "/api/"
 
@@ -101,7 +98,7 @@ def _authenticate(request) -> None:
             request.credential_refusal = CredentialRefused(
                 403, "forbidden", NOT_A_SERVICE, {"header": USER_HEADER}
             )
-    # What the SQL functions that record and reserve read (app.may_record, witchcraft.rls).
+    # What the SQL functions that record and reserve read (app.may_record, witchcraft.platform.rls).
     request.may_record = (
         request.credential_refusal is None and vocabulary.USAGE_RECORD in request.scopes
     )
@@ -190,24 +187,3 @@ def require_scope(request, scope: str) -> None:
     if scope not in granted:
         holder = "service credential" if getattr(request, "service_credential", None) else "token"
         raise InsufficientScope(scope, granted, f"This {holder} lacks the scope {scope}.")
-
-
-class TierRateThrottle(BaseThrottle):
-    """Requests per minute per account, from the user's plan (``requests_per_minute``): one
-    counter for all of the account's tokens and the service requests made for it."""
-
-    def allow_request(self, request) -> bool:
-        if (
-            getattr(request, "access_token", None) is None
-            and getattr(request, "service_credential", None) is None
-        ):
-            return True
-        from billing.selectors import requests_per_minute
-
-        user_id = request.user.pk
-        limit = requests_per_minute(user_id=user_id)
-        count, self._wait = count_in_window(f"api:user:{user_id}", 60)
-        return count <= limit or not settings.API_RATE_LIMITS
-
-    def wait(self) -> int:
-        return max(1, getattr(self, "_wait", 1))

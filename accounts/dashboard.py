@@ -17,9 +17,9 @@ from django.views.decorators.http import require_safe
 
 from accounts import audit, selectors
 from accounts.models import AuditSeverity
-from witchcraft.csv_export import csv_cell
-from witchcraft.form_fields import Moment
-from witchcraft.staff import dashboard_page, staff_required
+from witchcraft.platform.csv_export import csv_cell
+from witchcraft.platform.form_fields import Moment
+from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 PER_PAGE = 50
 # Counting stops here: a page count over 10 million rows would scan them all.

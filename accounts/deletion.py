@@ -20,8 +20,8 @@ from django.db import DatabaseError, connection, transaction
 
 from accounts import audit, login
 from accounts.models import User
-from witchcraft import db_errors, rls
-from witchcraft.mail import mail_send
+from witchcraft.platform import db_errors, rls
+from witchcraft.platform.mail import mail_send
 
 ACCOUNT_DELETED = "account_deleted"
 STEP = "account_deletion"

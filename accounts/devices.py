@@ -15,7 +15,7 @@ from django.db.models import CharField, Func
 
 from accounts import audit
 from accounts.models import UserSession
-from witchcraft import rls
+from witchcraft.platform import rls
 
 REF_LENGTH = 16
 REF_PATTERN = re.compile(rf"^[0-9a-f]{{{REF_LENGTH}}}$")

@@ -28,7 +28,7 @@ from django.dispatch import receiver
 from hijack.signals import hijack_ended, hijack_started
 
 from accounts import audit
-from witchcraft import rls
+from witchcraft.platform import rls
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def _audit_signed_out(sender, request, user, **kwargs) -> None:
 class ImpersonationMiddleware:
     """Tell the database who really acts while a staff member impersonates a user.
 
-    Placed after HijackUserMiddleware and before witchcraft.rls.RowLevelSecurityMiddleware,
+    Placed after HijackUserMiddleware and before witchcraft.platform.rls.RowLevelSecurityMiddleware,
     which reads ``request.rls_actor``. Like authentication, it reads as the migration role,
     before the identity is set. Each request checks again that the impersonation is still
     allowed (the staff member still active staff, the user still a plain active account); when
@@ -231,7 +231,7 @@ class ImpersonationMiddleware:
 class ImpersonatedActionAuditMiddleware:
     """Audit each write made while impersonating, inside the request's transaction.
 
-    Placed right after witchcraft.rls.RowLevelSecurityMiddleware: the row is written in the
+    Placed right after witchcraft.platform.rls.RowLevelSecurityMiddleware: the row is written in the
     request's identity (the impersonated user, the staff member as actor) and commits with
     whatever the request wrote. The start and the end are audited by their own signals.
     """

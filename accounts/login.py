@@ -15,8 +15,9 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection
 
 from accounts import audit
-from accounts.models import User, UserSession, normalize_email
-from witchcraft import rls
+from accounts.emails import normalize_email
+from accounts.models import User, UserSession
+from witchcraft.platform import rls
 
 INVALID_CREDENTIALS = "That email and password do not match an account, or sign-in is paused."
 BACKEND = "django.contrib.auth.backends.ModelBackend"

@@ -12,8 +12,9 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower, Now, Trim
 from django.utils import timezone
 
-from witchcraft import rls
-from witchcraft.constraints import json_object, one_of, sha256_hex
+from accounts.emails import normalize_email
+from witchcraft.platform import rls
+from witchcraft.platform.constraints import json_object, one_of, sha256_hex
 
 
 def hashed_secret(table: str, *, unique: str, expiry: str) -> list[models.BaseConstraint]:
@@ -24,11 +25,6 @@ def hashed_secret(table: str, *, unique: str, expiry: str) -> list[models.BaseCo
         sha256_hex(table),
         models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name=expiry),
     ]
-
-
-def normalize_email(email: str) -> str:
-    """Return the canonical form of an address: trimmed and lower-cased."""
-    return (email or "").strip().lower()
 
 
 class UserManager(BaseUserManager):
@@ -50,7 +46,7 @@ class UserManager(BaseUserManager):
         return self.get(email=normalize_email(username))
 
     def _create(self, email: str, password: str | None, **fields) -> "User":
-        from accounts import services  # services imports this module
+        from accounts import services  # lazily: services needs the apps ready
 
         if not email:
             raise ValueError("An email address is required.")

@@ -23,8 +23,8 @@ from django.urls import reverse
 
 from accounts import audit, devices, recovery, sessions, tokens
 from accounts.models import User
-from witchcraft import db_errors
-from witchcraft.mail import addressee, mail_send, site_url
+from witchcraft.platform import db_errors
+from witchcraft.platform.mail import addressee, mail_send, site_url
 
 # Messages shown to people (S105 mistakes words like "password" in them for secrets).
 CURRENT_PASSWORD_WRONG = "That is not your current password."  # noqa: S105

@@ -19,9 +19,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import audit, devices, tokens
-from accounts.models import EmailVerificationToken, PasswordResetToken, User, normalize_email
-from witchcraft import deferred, rls
-from witchcraft.mail import addressee, mail_deliver, mail_send, site_url
+from accounts.emails import normalize_email
+from accounts.models import EmailVerificationToken, PasswordResetToken, User
+from witchcraft.platform import deferred, rls
+from witchcraft.platform.mail import addressee, mail_deliver, mail_send, site_url
 
 LINK_INVALID = "This link is invalid or has expired. Ask for a new one."
 
@@ -39,7 +40,7 @@ def token_hash(raw: str) -> str:
 # --- email verification ------------------------------------------------------------------------
 def verification_send(*, user_id: int, ip: str = "") -> None:
     """Mail the user a link that confirms their current address (valid 48 hours), after the
-    response: the ``mail_email_verification`` job (witchcraft.deferred) carries the user id
+    response: the ``mail_email_verification`` job (witchcraft.platform.deferred) carries the user id
     and makes the token itself."""
     deferred.after_commit(
         deferred.MAIL_EMAIL_VERIFICATION, user_id=user_id, ip=ip, **deferred.origin()
@@ -99,7 +100,7 @@ def password_reset_request(*, email: str, ip: str = "") -> None:
     """Mail a reset link (valid 1 hour) when an active account has this address.
 
     The caller answers the same way whether or not it does, and as fast: the token and the mail
-    are made after the response, by the ``mail_password_reset`` job (witchcraft.deferred),
+    are made after the response, by the ``mail_password_reset`` job (witchcraft.platform.deferred),
     which carries the user id, never a token.
     """
     email = normalize_email(email)

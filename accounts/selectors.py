@@ -9,7 +9,8 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from accounts import audit, devices
-from accounts.models import AccessToken, AuditLog, UserSession, normalize_email
+from accounts.emails import normalize_email
+from accounts.models import AccessToken, AuditLog, UserSession
 
 
 def security_events(*, user_id: int, limit: int = 20) -> list[dict]:

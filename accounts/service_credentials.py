@@ -27,7 +27,7 @@ from django.utils import timezone
 from accounts import audit, tokens
 from accounts import scopes as vocabulary
 from accounts.models import ServiceCredential, User
-from witchcraft import db_errors, rls
+from witchcraft.platform import db_errors, rls
 
 RAW_PREFIX = "wcs_"  # a marker that makes leaked credentials easy to spot
 PREFIX_LENGTH = 10

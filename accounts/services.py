@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -19,8 +21,8 @@ from django.core.validators import validate_email
 from django.db import DatabaseError, connection, transaction
 
 from accounts import staff
-from accounts.models import User, normalize_email
-from witchcraft import db_errors, rls
+from accounts.emails import normalize_email
+from witchcraft.platform import db_errors, rls
 
 EMAIL_INVALID = "Enter a valid email address."
 EMAIL_TAKEN = "An account with this email address already exists."
@@ -52,7 +54,7 @@ def user_create(
     full_name: str = "",
     is_staff: bool = False,
     is_superuser: bool = False,
-    actor: User | None = None,
+    actor: AbstractBaseUser | None = None,
 ) -> int:
     """Create an account through ``create_user_with_profile``; return the new user's id.
 
@@ -99,7 +101,9 @@ def user_register(*, email: str, password: str, full_name: str = "") -> int:
     """
     email = _valid_email(email)
     try:
-        validate_password(password, User(email=email, full_name=full_name))
+        # The user model by name: it creates accounts through this module (UserManager).
+        user = get_user_model()(email=email, full_name=full_name)
+        validate_password(password, user)
     except ValidationError as exc:
         raise RegistrationError("password", " ".join(exc.messages)) from None
     return user_create(email=email, password_hash=make_password(password), full_name=full_name)

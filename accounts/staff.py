@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
-from witchcraft import db_errors
+from witchcraft.platform import db_errors
 
 NOT_ALLOWED = "Only a superuser can change the staff flags."
 

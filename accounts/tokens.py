@@ -33,7 +33,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts import scopes as vocabulary
 from accounts.models import AccessToken, User
-from witchcraft import db_errors, rls
+from witchcraft.platform import db_errors, rls
 
 TOKEN_PREFIX = "wc_"  # noqa: S105 (a marker that makes leaked tokens easy to spot)
 PREFIX_LENGTH = 10  # stored and shown: "wc_" and the first 7 random characters

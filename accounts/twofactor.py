@@ -34,7 +34,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import audit, login
 from accounts.models import User
-from witchcraft import rls
+from witchcraft.platform import rls
 
 # The pending sign-in (password right, second factor owed), kept in the session. The user id and
 # the next URL are written by accounts.views.auth.login_view.

@@ -24,7 +24,6 @@ urlpatterns = [
     path("me/tokens/create/", security.token_create, name="token_create"),
     path("me/tokens/<int:token_id>/revoke/", security.token_revoke, name="token_revoke"),
     path("me/profile/", profile.profile_page, name="me_profile"),
-    path("me/export/", privacy.export_page, name="me_export"),
     path("me/delete/", privacy.delete_page, name="me_delete"),
     path("auth/login/2fa/", two_factor.login_2fa, name="login_2fa"),
     path("me/security/2fa/", two_factor.two_factor_setup, name="two_factor_setup"),

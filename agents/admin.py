@@ -10,7 +10,7 @@ from agents.models import (
     AgentToolCall,
     VisibleAgentSessionStats,
 )
-from witchcraft.admin_mixins import ReadOnlyAdmin
+from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 # Audit event of a session ended from the admin.
 SESSION_ENDED_BY_STAFF = "session_ended_by_staff"

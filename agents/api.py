@@ -22,8 +22,8 @@ from accounts.bearer import require_scope, scoped
 from agents import selectors, services
 from usage.schemas import REFUSED_FIELDS, ClientCost, ClientReservation
 from usage.services import UsageError
-from witchcraft.api import ApiError
-from witchcraft.api_types import (
+from witchcraft.platform.api_errors import ApiError
+from witchcraft.platform.api_types import (
     MAX_TOKENS,
     Id,
     Millis,

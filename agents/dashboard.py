@@ -8,8 +8,8 @@ from django.shortcuts import render
 
 from agents import dashboard_selectors as selectors
 from agents.models import AgentSession
-from witchcraft.form_fields import Email, Number, WholeNumber
-from witchcraft.staff import dashboard_page, staff_required
+from witchcraft.platform.form_fields import Email, Number, WholeNumber
+from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 dashboard_page("dashboard:agents", "Agent sessions")
 

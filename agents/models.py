@@ -7,8 +7,8 @@ from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Now
 
-from witchcraft.constraints import json_object, non_negative, one_of
-from witchcraft.money import money_field
+from witchcraft.platform.constraints import json_object, non_negative, one_of
+from witchcraft.platform.money import money_field
 
 
 class AgentSession(models.Model):

@@ -29,7 +29,7 @@ from agents.models import (
 from usage import services as usage_services
 from usage.catalog import CatalogModel, catalog
 from usage.models import AIUsageRequest, AIUsageRequestKey
-from witchcraft import db_errors
+from witchcraft.platform import db_errors
 
 # AgentError.code: how to answer.
 INVALID = db_errors.INVALID  # 422

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 from agents import selectors, services
 from agents.forms import THUMB_RATINGS, FeedbackForm, SessionFilterForm
 from agents.models import AgentMessage, AgentSession, MessageRole
-from witchcraft.selfservice import register_page, self_service
+from witchcraft.platform.me_pages import register_page, self_service
 
 register_page("agents:me_sessions", "Sessions")
 

@@ -24,7 +24,7 @@ from accounts import tokens  # noqa: E402
 from accounts.models import User  # noqa: E402
 from billing import services as billing  # noqa: E402
 from billing.models import UserQuota  # noqa: E402
-from witchcraft import rls  # noqa: E402
+from witchcraft.platform import rls  # noqa: E402
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
-from witchcraft import deferred  # noqa: E402
+from witchcraft.platform import deferred  # noqa: E402
 
 KNOWN = "known@example.com"
 PASSWORD = "the known account's passphrase"  # noqa: S105 - a throwaway bench account

@@ -39,7 +39,7 @@ def issue_tokens(count: int) -> list[str]:
     from accounts import tokens
     from accounts.models import User
     from billing import services as billing
-    from witchcraft import rls
+    from witchcraft.platform import rls
 
     raw = []
     for _ in range(count):

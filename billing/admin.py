@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 
 from accounts import audit
-from billing import services
+from billing import errors, services
 from billing.models import (
     CURRENT_STATUSES,
     PaymentHistory,
@@ -12,7 +12,7 @@ from billing.models import (
     UserQuota,
     UserSubscription,
 )
-from witchcraft.admin_mixins import ReadOnlyAdmin
+from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 # The runtime role cannot write quotas, subscriptions or payments: those screens are read-only
 # and change through the actions below, which call the services (staff-only SQL functions).
@@ -52,7 +52,7 @@ def _move_to_tier_action(slug: str, name: str):
                 new_id = services.subscription_change_tier(
                     user_id=user_id, tier_slug=slug, user_agent=user_agent
                 )
-            except services.QuotaError as refused:
+            except errors.QuotaError as refused:
                 modeladmin.message_user(request, refused.message, messages.ERROR)
                 return
             changed += new_id not in before_ids
@@ -122,7 +122,7 @@ class UserQuotaAdmin(ReadOnlyAdmin):
         for user_id in queryset.values_list("user_id", flat=True):
             try:
                 reset += services.quota_reset(user_id=user_id, user_agent=user_agent)
-            except services.QuotaError as refused:
+            except errors.QuotaError as refused:
                 self.message_user(request, refused.message, messages.ERROR)
                 return
         self.message_user(request, f"{reset} quota(s) reset.", messages.SUCCESS)

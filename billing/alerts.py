@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from billing.models import AlertMetric, AlertType, UsageAlert
-from witchcraft import deferred, rls
-from witchcraft.mail import mail_message, site_url
+from witchcraft.platform import deferred, rls
+from witchcraft.platform.mail import mail_message, site_url
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ BATCH = 500
 
 def notify_after_commit(*, user_id: int) -> None:
     """Mail the user's new alerts once the current transaction commits: the
-    ``mail_quota_alerts`` job (witchcraft.deferred), retried when the mail fails.
+    ``mail_quota_alerts`` job (witchcraft.platform.deferred), retried when the mail fails.
 
     With MAIL_IN_BACKGROUND off it happens at once, and a failure is only logged: it never
     fails the flow that raised the alert (the alerts wait, unmarked, for the sweep).

@@ -14,8 +14,8 @@ from ninja import Field, Router, Schema
 from accounts import scopes
 from accounts.bearer import scoped
 from billing import selectors, services
-from witchcraft.api import ApiError
-from witchcraft.api_types import Money, StrictInput, Tokens
+from witchcraft.platform.api_errors import ApiError
+from witchcraft.platform.api_types import Money, StrictInput, Tokens
 
 router = Router(tags=["quota"])
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts.audit import audit_event
 from billing import selectors
 from billing.models import UsageAlert
-from witchcraft.staff import dashboard_page, staff_required
+from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
 PER_PAGE = 50

@@ -11,7 +11,8 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 
-from accounts.models import normalize_email
+from accounts.emails import normalize_email
+from billing.errors import refusals
 from billing.models import (
     CURRENT_STATUSES,
     PaymentHistory,
@@ -21,8 +22,7 @@ from billing.models import (
     UserQuota,
     UserSubscription,
 )
-from billing.services import refusals
-from witchcraft.cached import Snapshot
+from witchcraft.platform.cached import Snapshot
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def quota_remaining(*, user_id: int) -> QuotaRemaining | None:
     """Return the user's limits, use and what is left this period; None without a quota.
 
     A period that has ended is reported as the current UTC month with nothing used (what the
-    next quota call will roll it to). Raises ``billing.services.QuotaError`` (forbidden) when
+    next quota call will roll it to). Raises ``billing.errors.QuotaError`` (forbidden) when
     the caller may not see the user's quota.
     """
     with refusals(), transaction.atomic(), connection.cursor() as cursor:
@@ -159,8 +159,8 @@ def _public_tiers() -> tuple[PublicTier, ...]:
     )
 
 
-# Cached (witchcraft.cached); a tier saved or deleted forgets it (billing.apps), and so does
-# each plan's cached rate.
+# Cached (witchcraft.platform.cached); a tier saved or deleted forgets it (billing.apps), and so
+# does each plan's cached rate.
 public_tiers_snapshot: Snapshot[tuple[PublicTier, ...]] = Snapshot("public-tiers", _public_tiers)
 
 

@@ -15,27 +15,23 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from accounts import audit
-from billing import alerts
-from witchcraft import db_errors, rls
+from billing import alerts, checkout, selectors
+from billing.errors import (
+    INVALID,
+    NO_CHECKOUT,
+    NOT_AN_UPGRADE,
+    UPGRADES_UNAVAILABLE,
+    PlanError,
+    plan_refusals,
+    refusals,
+    staff_refusals,
+)
+from witchcraft.platform import rls
 
 # Why a reservation was refused (QuotaDecision.reason).
 REASON_NO_QUOTA = "no_quota"
 REASON_TOKENS_EXCEEDED = "tokens_exceeded"
 REASON_COST_EXCEEDED = "cost_exceeded"
-
-# How to answer a refusal (QuotaError.code) and the message for a caller who may not act.
-INVALID = db_errors.INVALID
-FORBIDDEN = db_errors.FORBIDDEN
-NOT_ALLOWED = "You may not act for this user."
-
-
-class QuotaError(db_errors.Refused):
-    """A quota call was refused: ``code`` is ``invalid`` (answer 400) or ``forbidden`` (403)."""
-
-
-def refusals():
-    """The database refusals of this domain's functions, raised as this module's error."""
-    return db_errors.refusals_as(QuotaError, forbidden=NOT_ALLOWED)
 
 
 @dataclass(frozen=True)
@@ -102,11 +98,6 @@ def quota_roll_forward(*, user_id: int) -> bool:
 # Staff actions (the admin). Audit events they write:
 QUOTA_RESET = "quota_reset"
 TIER_CHANGED = "tier_changed"
-STAFF_ONLY = "Only staff may do this."
-
-
-def staff_refusals():
-    return db_errors.refusals_as(QuotaError, forbidden=STAFF_ONLY)
 
 
 def quota_reset(*, user_id: int, user_agent: str = "") -> bool:
@@ -163,20 +154,6 @@ def subscription_change_tier(*, user_id: int, tier_slug: str, user_agent: str = 
 # The user's own plan changes (/me/plan/). Audit events written here (the SQL functions write
 # subscription_change_scheduled / subscription_change_undone themselves):
 CHECKOUT_STARTED = "checkout_started"
-PLAN_NOT_YOURS = "You may not change this user's plan."
-UPGRADES_UNAVAILABLE = (
-    "Payments are not set up on this server: plans cannot be bought or upgraded here."
-)
-NO_CHECKOUT = "This plan cannot be bought online: contact us."
-NOT_AN_UPGRADE = "That plan is not an upgrade of yours."
-
-
-class PlanError(db_errors.Refused):
-    """A plan change was refused: ``code`` is ``invalid`` (answer 400) or ``forbidden``."""
-
-
-def _plan_refusals():
-    return db_errors.refusals_as(PlanError, forbidden=PLAN_NOT_YOURS)
 
 
 def plan_schedule_change(*, user_id: int, tier_slug: str) -> int:
@@ -184,7 +161,7 @@ def plan_schedule_change(*, user_id: int, tier_slug: str) -> int:
     period ends; the quota keeps today's limits until then. Returns the subscription id.
     Audited. Raises PlanError (invalid: unknown tier, the current one, a dearer one).
     """
-    with _plan_refusals(), transaction.atomic(), connection.cursor() as cursor:
+    with plan_refusals(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT schedule_subscription_change(p_user_id => %s::bigint, p_tier_slug => %s)",
             [user_id, tier_slug],
@@ -194,7 +171,7 @@ def plan_schedule_change(*, user_id: int, tier_slug: str) -> int:
 
 def plan_resume(*, user_id: int) -> bool:
     """Undo the user's scheduled downgrade or cancellation; False when none was scheduled."""
-    with _plan_refusals(), transaction.atomic(), connection.cursor() as cursor:
+    with plan_refusals(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT resume_subscription(p_user_id => %s::bigint)", [user_id])
         return cursor.fetchone()[0]
 
@@ -205,8 +182,6 @@ def plan_checkout_start(*, user_id: int, email: str, tier_slug: str, user_agent:
     up, no checkout for the tier, or the tier is not public, active and dearer than the
     user's current one.
     """
-    from billing import checkout, selectors  # selectors import this module
-
     if not checkout.payments_configured():
         raise PlanError(INVALID, UPGRADES_UNAVAILABLE)
     plan = selectors.plan_overview(user_id=user_id)

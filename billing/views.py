@@ -17,8 +17,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
 
 from accounts.audit import clean_text, request_user_agent
-from billing import checkout, selectors, services, webhooks
-from witchcraft.selfservice import register_page, self_service
+from billing import checkout, errors, selectors, services, webhooks
+from witchcraft.platform.me_pages import register_page, self_service
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def me_plan_change(request):
     """An upgrade goes to the provider's checkout; a downgrade or cancellation is scheduled."""
     form = PlanChangeForm(request.POST)
     if not form.is_valid():
-        return _plan_page(request, error=services.NOT_AN_UPGRADE, status=400)
+        return _plan_page(request, error=errors.NOT_AN_UPGRADE, status=400)
     slug = form.cleaned_data["tier"]
     overview = selectors.plan_overview(user_id=request.user.pk)
     target = next((t for t in overview.tiers if t.slug == slug), None)
@@ -120,7 +120,7 @@ def me_plan_change(request):
             )
             return HttpResponseRedirect(url)
         services.plan_schedule_change(user_id=request.user.pk, tier_slug=slug)
-    except services.PlanError as refused:
+    except errors.PlanError as refused:
         return _plan_page(request, error=refused.message, status=400)
     plan = selectors.plan_overview(user_id=request.user.pk).current
     messages.success(

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from django.db import DatabaseError, connection, transaction
 
 from billing import selectors
-from witchcraft import db_errors, rls
-from witchcraft.api_types import storable_json
+from witchcraft.platform import db_errors, rls
+from witchcraft.platform.api_types import storable_json
 
 SIGNATURE_HEADER = "Stripe-Signature"
 MAX_BODY_BYTES = 256 * 1024

@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, AIUsageRequest
-from witchcraft.admin_mixins import ReadOnlyAdmin
+from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 
 @admin.register(AIProvider)

@@ -32,7 +32,7 @@ from usage.schemas import (
     UsageIn,
     UsageOut,
 )
-from witchcraft.api import ApiError
+from witchcraft.platform.api_errors import ApiError
 
 router = Router(tags=["usage"])
 

@@ -1,6 +1,6 @@
 """The AI catalog as the site shows it (active models of active providers, with prices), cached
-(witchcraft.cached): the API's catalog endpoint and every model or price lookup in Python read
-it, not the tables. Money is not decided here: the SQL functions price each request from
+(witchcraft.platform.cached): the API's catalog endpoint and every model or price lookup in Python
+read it, not the tables. Money is not decided here: the SQL functions price each request from
 ``ai_models`` itself.
 
 Staff changes (the admin, any ``save()``/``delete()`` of a provider or model) forget it at once
@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.db.models.signals import post_delete, post_save
 
 from usage.models import AIModel, AIProvider
-from witchcraft.cached import Snapshot
+from witchcraft.platform.cached import Snapshot
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from django.shortcuts import render
 from billing.models import SubscriptionTier
 from usage import dashboard_selectors as selectors
 from usage.models import AIModel, AIProvider
-from witchcraft.csv_export import csv_cell
-from witchcraft.form_fields import Day
-from witchcraft.staff import dashboard_page, staff_required
+from witchcraft.platform.csv_export import csv_cell
+from witchcraft.platform.form_fields import Day
+from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 dashboard_page("dashboard:overview", "Overview")
 dashboard_page("dashboard:usage", "Usage")

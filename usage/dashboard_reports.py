@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 
 from usage import monthly_reports as reports
 from usage.dashboard_selectors import Series
-from witchcraft.staff import dashboard_page, staff_required
+from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 dashboard_page("dashboard:reports", "Monthly reports")
 

@@ -1,4 +1,5 @@
-"""Reads for the user's own usage pages: ``/me/`` (overview) and ``/me/usage/``."""
+"""Reads for the user's own usage pages: ``/me/usage/``, and the usage sums of ``/me/`` (the
+overview, which spans domains, is composed in witchcraft/selfservice/overview.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,13 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from agents import selectors as agent_selectors
-from agents.models import AgentSession
-from billing import selectors as billing_selectors
-from billing.models import CURRENT_STATUSES, UsageAlert, UserSubscription
-from billing.selectors import QuotaRemaining
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
 from usage.selectors import MAX_DAILY_DAYS, MonthlyUsage, usage_monthly_for_user
 
-# --- The user's own pages: /me/ (overview) and /me/usage/ ----------------------------------
+# --- The user's own usage: /me/usage/ and the sums of /me/ -------------------------------------
 # Every read names ``user_id`` although row-level security already limits the runtime role to
 # the viewer's rows: a staff member is an admin to the policies and would otherwise see all.
 
-RECENT_SESSIONS = 5
 MONTHLY_HISTORY = 24
 RETIRED_MODEL = "Retired model #{id}"
 RETIRED_PROVIDER = "Retired provider #{id}"
@@ -45,49 +40,6 @@ class UsageSum:
         )
 
 
-@dataclass(frozen=True)
-class QuotaMeter:
-    """One limit of the user's quota, as a progress bar shows it."""
-
-    used: int | Decimal
-    limit: int | Decimal
-    remaining: int | Decimal
-    percent: Decimal | None  # None when the limit is 0
-    bar: Decimal  # ``percent`` capped to 0..100 (100 for a zero limit) for ``<progress>``
-
-    @classmethod
-    def of(cls, *, used, limit, remaining, percent: Decimal | None) -> QuotaMeter:
-        bar = Decimal(100) if percent is None else max(Decimal(0), min(percent, Decimal(100)))
-        return cls(used=used, limit=limit, remaining=remaining, percent=percent, bar=bar)
-
-
-@dataclass(frozen=True)
-class Overview:
-    """What ``/me/`` shows: this month at a glance."""
-
-    plan_name: str  # the current subscription's plan, or FREE_PLAN_NAME
-    quota: QuotaRemaining | None  # None when the user has no quota
-    tokens_meter: QuotaMeter | None
-    cost_meter: QuotaMeter | None
-    today: UsageSum  # the UTC day, from ai_usage_daily
-    this_month: UsageSum  # the UTC month, from ai_usage_monthly
-    alerts: list[UsageAlert]  # open quota alerts, newest first
-    sessions: list[AgentSession]  # the latest agent sessions, newest activity first
-
-
-FREE_PLAN_NAME = "Free"
-
-
-def current_plan_name(*, user_id: int) -> str:
-    """The name of the user's current plan (a subscription in a current status), or "Free"."""
-    name = (
-        UserSubscription.objects.filter(user_id=user_id, status__in=CURRENT_STATUSES)
-        .values_list("tier__name", flat=True)
-        .first()
-    )
-    return name or FREE_PLAN_NAME
-
-
 def usage_today_and_month(*, user_id: int, today: date) -> tuple[UsageSum, UsageSum]:
     """The user's sums for the UTC day ``today`` (ai_usage_daily) and its month
     (ai_usage_monthly): one query each, both served by the roll-ups' user-first keys."""
@@ -96,37 +48,6 @@ def usage_today_and_month(*, user_id: int, today: date) -> tuple[UsageSum, Usage
         user_id=user_id, year=today.year, month=today.month
     ).aggregate(**_SUMS)
     return UsageSum.of(day), UsageSum.of(month)
-
-
-def me_overview(*, user_id: int, today: date) -> Overview:
-    """The overview of the user's month: plan, quota meters, today's and the month's usage,
-    open alerts and recent sessions. A fixed number of queries, whatever the user holds."""
-    quota = billing_selectors.quota_remaining(user_id=user_id)
-    today_sum, month_sum = usage_today_and_month(user_id=user_id, today=today)
-    return Overview(
-        plan_name=current_plan_name(user_id=user_id),
-        quota=quota,
-        tokens_meter=None
-        if quota is None
-        else QuotaMeter.of(
-            used=quota.tokens_used,
-            limit=quota.tokens_limit,
-            remaining=quota.tokens_remaining,
-            percent=quota.tokens_percent_used,
-        ),
-        cost_meter=None
-        if quota is None
-        else QuotaMeter.of(
-            used=quota.cost_used,
-            limit=quota.cost_limit,
-            remaining=quota.cost_remaining,
-            percent=quota.cost_percent_used,
-        ),
-        today=today_sum,
-        this_month=month_sum,
-        alerts=billing_selectors.open_alerts_for_user(user_id=user_id),
-        sessions=agent_selectors.sessions_page(user_id=user_id, limit=RECENT_SESSIONS).items,
-    )
 
 
 @dataclass(frozen=True)

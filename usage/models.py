@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Now
 
-from witchcraft.constraints import non_negative
-from witchcraft.money import money_field
+from witchcraft.platform.constraints import non_negative
+from witchcraft.platform.money import money_field
 
 TOKEN_COUNTS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens")
 

@@ -24,8 +24,8 @@ from django.db.models.functions import TruncMonth
 from billing.models import PaymentHistory, PaymentStatus, SubscriptionTier
 from usage.dashboard_selectors import previous_month, top_users_by_cost
 from usage.models import AIUsageMonthly
-from witchcraft import rls
-from witchcraft.csv_export import csv_cell
+from witchcraft.platform import rls
+from witchcraft.platform.csv_export import csv_cell
 
 FIRST_MONTH = date(2000, 1, 1)  # usage_monthly_reports_year_valid
 TOP = 10  # top users and top models

@@ -12,7 +12,7 @@ from ninja import Field, Schema
 from pydantic import BeforeValidator, ConfigDict
 
 from usage import services
-from witchcraft.api_types import (
+from witchcraft.platform.api_types import (
     CatalogId,
     Id,
     Line,

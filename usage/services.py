@@ -16,7 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from billing import alerts
-from witchcraft import db_errors, rls
+from witchcraft.platform import db_errors, rls
 
 # How to answer a refusal (UsageError.code).
 INVALID = db_errors.INVALID
@@ -199,7 +199,7 @@ def usage_record_batch(*, user_id: int, records: Sequence[Mapping[str, Any]]) ->
 def usage_totals_refresh_today() -> int:
     """Write today's all-users totals and active users, stamped now (the staff dashboard reads
     them for two minutes instead of every user's rows of today); the rows written. The job
-    worker runs it every minute (witchcraft.tasks.refresh_usage_today)."""
+    worker runs it every minute (usage/tasks.py, refresh_usage_today)."""
     with transaction.atomic(), rls.service_context(), connection.cursor() as cursor:
         cursor.execute("SELECT public.refresh_usage_today_totals()")
         return cursor.fetchone()[0]

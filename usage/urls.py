@@ -5,7 +5,6 @@ from usage import views
 app_name = "usage"
 
 urlpatterns = [
-    path("me/", views.me_overview, name="me"),
     path("me/usage/", views.me_usage, name="me_usage"),
     path("me/usage.csv", views.me_usage_csv, name="me_usage_csv"),
 ]

@@ -1,5 +1,6 @@
-"""The user's own usage pages: the overview (``/me/``) and the usage report (``/me/usage/``,
-with its CSV export). Every number comes from the daily and monthly roll-ups."""
+"""The user's own usage page: the usage report (``/me/usage/``, with its CSV export). Every
+number comes from the daily and monthly roll-ups. The overview (``/me/``) spans domains and is
+in witchcraft/selfservice/views.py."""
 
 from __future__ import annotations
 
@@ -9,34 +10,12 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from usage import me_selectors, selectors
-from usage.dashboard_selectors import Series, today_utc
+from usage.dashboard_selectors import Series
 from usage.forms import UsageRangeForm
-from witchcraft.csv_export import csv_cell
-from witchcraft.selfservice import register_page, self_service
+from witchcraft.platform.csv_export import csv_cell
+from witchcraft.platform.me_pages import register_page, self_service
 
-register_page("usage:me", "Overview")
 register_page("usage:me_usage", "Usage")
-
-# Built by the billing and agents pages; plain paths so these pages do not depend on them.
-PLAN_PATH = "/me/plan/"
-SESSION_PATH = "/me/sessions/{id}/"
-NO_QUOTA = "No quota is set for your account."
-
-
-@self_service
-def me_overview(request):
-    today = today_utc()
-    overview = me_selectors.me_overview(user_id=request.user.pk, today=today)
-    context = {
-        "overview": overview,
-        "today": today,
-        "plan_path": PLAN_PATH,
-        "no_quota": NO_QUOTA,
-        "sessions": [
-            (session, SESSION_PATH.format(id=session.pk)) for session in overview.sessions
-        ],
-    }
-    return render(request, "me/overview.html", context)
 
 
 def _charts(report: me_selectors.UsageReport) -> dict:

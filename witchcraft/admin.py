@@ -8,8 +8,8 @@ and the maintenance runs on /dashboard/monitoring/; operators use ``manage.py pr
 from django.contrib import admin
 from procrastinate.contrib.django.models import ProcrastinateJob
 
-from witchcraft.admin_mixins import ReadOnlyAdmin
 from witchcraft.models import MaintenanceRun
+from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 if admin.site.is_registered(ProcrastinateJob):
     admin.site.unregister(ProcrastinateJob)

@@ -22,40 +22,19 @@ from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationEr
 from ninja.openapi.schema import OpenAPISchema
 
 from accounts import scopes
-from accounts.bearer import InsufficientScope, ScopedBearer, TierRateThrottle, undeclared
-from witchcraft import db_errors, outage
+from accounts.bearer import InsufficientScope, ScopedBearer, undeclared
+from billing.throttle import TierRateThrottle
+from witchcraft.platform import db_errors, outage
+from witchcraft.platform.api_errors import CODES
 
 logger = logging.getLogger(__name__)
 
-CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    402: "quota_exceeded",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-    503: outage.CODE,
-}
 REFUSAL_STATUS = {
     db_errors.INVALID: 422,
     db_errors.FORBIDDEN: 403,
     db_errors.NOT_FOUND: 404,
     db_errors.CONFLICT: 409,
 }
-
-
-class ApiError(HttpError):
-    """An answer other than success: status, code, message and optional details."""
-
-    def __init__(self, status: int, message: str, *, code: str | None = None, details=None):
-        super().__init__(status, message)
-        self.code = code or CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
-        self.details = details
 
 
 SECURITY_SCHEME = "bearerAuth"

@@ -6,4 +6,4 @@ class WitchcraftConfig(AppConfig):
     verbose_name = "Witchcraft"
 
     def ready(self) -> None:
-        from witchcraft import checks  # noqa: F401 - registers the system checks
+        from witchcraft.platform import checks  # noqa: F401 - registers the system checks

@@ -5,7 +5,7 @@ Everything comes from the environment (and ``.env``, which never overrides it):
 
 - ``HOST`` / ``PORT`` (default 127.0.0.1:8000, behind the TLS proxy), or ``BIND`` for anything
   else (``unix:/run/witchcraft.sock``, ``0.0.0.0:8000`` in a container);
-- ``WEB_CONCURRENCY`` workers (default 2 x CPUs + 1, at most 8: witchcraft/serving.py);
+- ``WEB_CONCURRENCY`` workers (default 2 x CPUs + 1, at most 8: witchcraft/platform/serving.py);
 - ``WEB_THREADS`` threads per worker (default 1; above 1 gunicorn's gthread worker);
 - ``WEB_TIMEOUT`` seconds before a silent worker is killed and replaced (default 60);
 - ``TRUSTED_PROXIES``: the proxies whose ``X-Forwarded-Proto`` gunicorn believes (the same
@@ -34,7 +34,11 @@ from gunicorn.glogging import Logger
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))  # gunicorn started from elsewhere still finds the project
 
-from witchcraft import clients, embedded_db, serving  # noqa: E402
+from witchcraft.platform import (  # noqa: E402
+    clients,
+    embedded_db,
+    serving,
+)
 
 environ.Env.read_env(BASE_DIR / ".env")  # the same .env as settings.py; never overrides
 
@@ -61,7 +65,7 @@ proc_name = "witchcraft"
 
 # --- proxies ---------------------------------------------------------------------------------
 # gunicorn believes X-Forwarded-Proto (https) only from TRUSTED_PROXIES, the list Django takes
-# the client's address through (witchcraft.clients); empty: from nobody. gunicorn's own
+# the client's address through (witchcraft.platform.clients); empty: from nobody. gunicorn's own
 # FORWARDED_ALLOW_IPS is refused rather than silently ignored, so there is one list.
 if "FORWARDED_ALLOW_IPS" in os.environ:
     raise RuntimeError(

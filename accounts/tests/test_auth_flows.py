@@ -122,4 +122,4 @@ def test_the_next_parameter_cannot_send_users_elsewhere(client):
         reverse("accounts:login") + "?next=https://evil.example/",
         {"email": "dave@example.com", "password": PASSWORD},
     )
-    assert response["Location"] == reverse("usage:me")
+    assert response["Location"] == reverse("selfservice:me")

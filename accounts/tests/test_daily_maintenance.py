@@ -17,8 +17,8 @@ from django.utils import timezone
 
 from accounts.models import AccessToken, AuditLog, EmailVerificationToken, PasswordResetToken
 from agents.models import AgentSession, AgentSessionStats
-from witchcraft import rls
-from witchcraft.maintenance import DRY_RUN_NOTICE
+from witchcraft.platform import rls
+from witchcraft.platform.maintenance_command import DRY_RUN_NOTICE
 from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,

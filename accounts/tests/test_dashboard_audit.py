@@ -10,7 +10,7 @@ from django.shortcuts import resolve_url
 
 from accounts import audit
 from accounts.models import AuditLog, User
-from witchcraft.csv_export import csv_cell
+from witchcraft.platform.csv_export import csv_cell
 from witchcraft.testing import factories
 from witchcraft.testing.factories import AuditLogFactory
 

@@ -14,7 +14,7 @@ from agents.models import AgentSession
 from billing.models import PaymentHistory, SubscriptionTier, UsageAlert, UserSubscription
 from usage import services
 from usage.models import AIUsageMonthly
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import audit, impersonation, staff
 from accounts.models import AuditLog, User
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]

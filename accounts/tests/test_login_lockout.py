@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from accounts import audit, login
 from accounts.models import AuditLog, User
-from witchcraft.ratelimit import TOO_MANY
+from witchcraft.platform.ratelimit import TOO_MANY
 from witchcraft.testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import audit, deletion, export, tokens
+from accounts import audit, deletion, tokens
 from accounts.models import (
     AccessToken,
     AuditLog,
@@ -33,7 +33,8 @@ from accounts.views import privacy as views
 from agents.models import AgentFeedback, AgentMessage, AgentSession, AgentToolCall
 from billing.models import PaymentHistory, SubscriptionTier, UsageAlert, UserQuota, UserSubscription
 from usage.models import AIUsageDaily, AIUsageMonthly, AIUsageRequest
-from witchcraft import rls
+from witchcraft.platform import rls
+from witchcraft.selfservice import export
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db
@@ -350,7 +351,7 @@ def test_the_delete_page_says_what_happens():
     assert page.status_code == 200
     assert "This cannot be undone." in page.text
     assert 'name="password"' in page.text
-    assert reverse("accounts:me_export") in page.text
+    assert reverse("selfservice:me_export") in page.text
 
 
 def test_deleting_anonymises_the_account_and_keeps_billing_usage_and_audit():

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts import forms, profiles, timezones
 from accounts.models import AuditLog, User, UserProfile
 from accounts.views import profile as views
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.db import DatabaseError, connection, transaction
 from accounts import services
 from accounts.models import AuditLog, User, UserProfile
 from billing.models import SubscriptionTier, UserQuota, UserSubscription
-from witchcraft import rls
+from witchcraft.platform import rls
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "a long and unusual passphrase"

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts import scopes, tokens
 from accounts.models import AccessToken, AuditLog
 from billing.models import SubscriptionTier
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("accounts.tests.probe_api")]

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts import audit, bearer, service_credentials, tokens
 from accounts.models import AuditLog, ServiceCredential
 from accounts.service_credentials import ServiceCredentialError
-from witchcraft import db_errors, rls
+from witchcraft.platform import db_errors, rls
 from witchcraft.testing import factories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("accounts.tests.probe_api")]

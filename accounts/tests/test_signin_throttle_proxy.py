@@ -12,7 +12,7 @@ from django.utils.timezone import now
 
 from accounts import audit, login
 from accounts.models import AuditLog
-from witchcraft import clients
+from witchcraft.platform import clients
 from witchcraft.testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts import recovery
 from accounts.models import EmailVerificationToken, PasswordResetToken, User
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

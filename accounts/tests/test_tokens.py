@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts import audit, tokens
 from accounts.models import AccessToken, AuditLog
-from witchcraft import db_errors, rls
+from witchcraft.platform import db_errors, rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

@@ -245,7 +245,7 @@ def test_turning_it_off_needs_the_password(client, user):
     assert AuditLog.objects.filter(user=user, event_type=audit.TWO_FACTOR_DISABLED).count() == 1
     # The password alone signs in again.
     client.post(reverse("accounts:logout"))
-    assert _password_step(client, user)["Location"] == reverse("usage:me")
+    assert _password_step(client, user)["Location"] == reverse("selfservice:me")
 
 
 def test_staff_cannot_turn_it_off_while_it_is_required(client, settings):

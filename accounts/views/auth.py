@@ -12,9 +12,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import audit, login, recovery, services, twofactor
 from accounts.forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm
-from witchcraft import rls
-from witchcraft.mail import mail_send, site_url
-from witchcraft.ratelimit import rate_limited
+from witchcraft.platform import rls
+from witchcraft.platform.mail import mail_send, site_url
+from witchcraft.platform.ratelimit import rate_limited
 
 # The same words whether or not the address has an account (no enumeration).
 CHECK_INBOX = "Check your inbox: we sent a link to confirm your address."

@@ -1,20 +1,15 @@
-"""``/me/export/`` and ``/me/delete/``: the user's data, downloaded or deleted (thin views)."""
+"""``/me/delete/``: the user deletes their account (thin view). The data export (``/me/export/``)
+spans domains and is in witchcraft/selfservice/views.py."""
 
-from django.contrib import messages
 from django.contrib.auth import logout
-from django.http import StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts import audit, deletion, export
+from accounts import audit, deletion
 from accounts.forms import AccountDeleteForm
-from witchcraft import db_errors, rls
-from witchcraft.selfservice import register_page, self_service
-
-register_page("accounts:me_export", "Your data")
-
-EXPORT_NOT_WHILE_IMPERSONATING = "Data cannot be downloaded while impersonating a user."
+from witchcraft.platform import db_errors, rls
+from witchcraft.platform.me_pages import impersonating, self_service
 
 # How a refused deletion answers.
 _REFUSAL_STATUS = {
@@ -22,31 +17,6 @@ _REFUSAL_STATUS = {
     db_errors.FORBIDDEN: 403,
     deletion.DeletionRefused.LOCKED: 429,
 }
-
-
-def _impersonating(request) -> bool:
-    return bool(getattr(request.user, "is_hijacked", False))
-
-
-@never_cache
-@require_http_methods(["GET", "HEAD", "POST"])
-@self_service
-def export_page(request):
-    """What the export holds; a POST downloads it (one JSON file, streamed)."""
-    if request.method != "POST":
-        return render(request, "me/export.html", {"sections": export.SECTIONS})
-    if _impersonating(request):
-        messages.error(request, EXPORT_NOT_WHILE_IMPERSONATING)
-        return redirect("accounts:me_export")
-    data = export.export_start(
-        user_id=request.user.pk,
-        request_id=getattr(request, "request_id", ""),
-        ip=rls.client_ip(request),
-        user_agent=audit.request_user_agent(request),
-    )
-    response = StreamingHttpResponse(data.chunks(), content_type="application/json; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{data.filename}"'
-    return response
 
 
 def _delete_page(request, *, form=None, status: int = 200):
@@ -78,7 +48,7 @@ def delete_page(request):
         deletion.account_delete(
             user=request.user,
             password=form.cleaned_data["password"],
-            impersonated=_impersonating(request),
+            impersonated=impersonating(request),
             ip=rls.client_ip(request),
             user_agent=audit.request_user_agent(request),
         )

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import audit, profiles, timezones
 from accounts.forms import ProfileForm
-from witchcraft.selfservice import register_page, self_service
+from witchcraft.platform.me_pages import register_page, self_service
 
 register_page("accounts:me_profile", "Profile")
 

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts import devices, passwords, selectors, tokens
 from accounts import scopes as vocabulary
 from accounts.forms import days_field, scope_choices
-from witchcraft.selfservice import register_page, self_service
+from witchcraft.platform.me_pages import register_page, self_service
 
 register_page("accounts:security", "Security")
 register_page("accounts:me_tokens", "API tokens")

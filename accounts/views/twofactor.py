@@ -16,7 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import login, twofactor
-from witchcraft.ratelimit import rate_limited
+from witchcraft.platform.ratelimit import rate_limited
 
 PENDING_EXPIRED = "That sign-in took too long. Please sign in again."
 TURNED_OFF = "Two-factor sign-in is off."

@@ -18,7 +18,7 @@ from agents.models import AgentFeedback, AgentMessage, AgentSession, AgentToolCa
 from billing.models import UserQuota
 from usage import services as usage_services
 from usage.models import AIModel, AIUsageRequest
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,

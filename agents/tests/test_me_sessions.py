@@ -1,7 +1,7 @@
 """The user's agent pages: /me/sessions/, a session's transcript, feedback on a message.
 
 Through the Django test client, so every request runs in its user's row-level-security
-context (witchcraft/rls.py), on the real database.
+context (witchcraft/platform/rls.py), on the real database.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.models import UserProfile
 from agents import forms, selectors, services, views
 from agents.models import AgentFeedback, AgentSession, MessageRole
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import AgentSessionFactory, UserFactory, catalog_model
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, connections, transaction
 
 from agents.models import AgentSessionStats
-from witchcraft import rls
-from witchcraft.maintenance import DRY_RUN_NOTICE
+from witchcraft.platform import rls
+from witchcraft.platform.maintenance_command import DRY_RUN_NOTICE
 from witchcraft.testing.factories import AgentMessageFactory, AgentSessionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.db.models import Count, Max, Sum
 from agents.models import AgentMessage, AgentSession, AgentToolCall
 from usage import services as usage_services
 from usage.models import AIUsageRequest
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,

@@ -12,8 +12,8 @@ from accounts.services import user_register
 from billing import alerts
 from billing.models import SubscriptionTier, UsageAlert
 from billing.services import quota_consume, quota_roll_forward
-from witchcraft import rls
-from witchcraft.mailers import mailers_from_url
+from witchcraft.platform import rls
+from witchcraft.platform.mailers import mailers_from_url
 
 pytestmark = pytest.mark.django_db
 

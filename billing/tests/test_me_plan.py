@@ -12,9 +12,9 @@ from django.utils import timezone
 
 from accounts.models import AuditLog, User
 from accounts.services import user_register
-from billing import services, views
+from billing import errors, services, views
 from billing.models import PaymentHistory, SubscriptionTier, UserQuota, UserSubscription
-from witchcraft import rls
+from witchcraft.platform import rls
 
 pytestmark = pytest.mark.django_db
 
@@ -124,14 +124,14 @@ def test_without_a_provider_an_upgrade_is_refused_and_nothing_is_written(client,
     audit = AuditLog.objects.count()
     response = client.post(CHANGE, {"tier": "pro"})
     assert response.status_code == 400
-    assert services.UPGRADES_UNAVAILABLE in response.content.decode()
+    assert errors.UPGRADES_UNAVAILABLE in response.content.decode()
     assert AuditLog.objects.count() == audit
 
 
 def test_a_tier_without_checkout_link_is_refused(client, member, payments_on):
     response = client.post(CHANGE, {"tier": "team"})
     assert response.status_code == 400
-    assert services.NO_CHECKOUT in response.content.decode()
+    assert errors.NO_CHECKOUT in response.content.decode()
 
 
 @pytest.mark.parametrize("tier", ["", "nope", "enterprise<script>", "free"])
@@ -208,7 +208,7 @@ def test_a_user_cannot_schedule_a_change_for_someone_else():
     alice, bob = _member("alice@example.com"), _member("bob@example.com")
     _on_tier(bob, "pro")
     with (
-        pytest.raises(services.PlanError) as refused,
+        pytest.raises(errors.PlanError) as refused,
         transaction.atomic(),
         rls.user_context(alice),
     ):

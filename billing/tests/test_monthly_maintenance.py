@@ -16,8 +16,8 @@ from django.db import DatabaseError, connection, transaction
 
 from billing.models import SubscriptionTier, UsageAlert, UserQuota, UserSubscription
 from usage.models import AIUsageDaily
-from witchcraft import rls
-from witchcraft.maintenance import DRY_RUN_NOTICE
+from witchcraft.platform import rls
+from witchcraft.platform.maintenance_command import DRY_RUN_NOTICE
 from witchcraft.testing.factories import UserFactory, catalog_model, quota_for
 from witchcraft.testing.maintenance import (
     CONTEXTS,

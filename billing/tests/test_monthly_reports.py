@@ -16,7 +16,7 @@ from django.db import DatabaseError, connection, transaction
 
 from billing.models import SubscriptionTier, UserSubscription
 from usage.models import AIUsageDaily
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory, catalog_model
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError, connection, connections, transaction
 
-from billing import selectors, services
+from billing import errors, selectors, services
 from billing.models import (
     QuotaReservation,
     SubscriptionTier,
@@ -20,7 +20,7 @@ from billing.models import (
     UserQuota,
     UserSubscription,
 )
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory, quota_for
 
 pytestmark = pytest.mark.django_db
@@ -131,9 +131,9 @@ def test_without_a_quota_nothing_is_allowed(user):
 
 @pytest.mark.parametrize(("tokens", "cost"), [(-1, "0"), (1, "-0.01")])
 def test_a_negative_estimate_is_invalid(free_user, tokens, cost):
-    with pytest.raises(services.QuotaError) as refused:
+    with pytest.raises(errors.QuotaError) as refused:
         consume(free_user, tokens, cost)
-    assert refused.value.code == services.INVALID
+    assert refused.value.code == errors.INVALID
     assert "non-negative" in refused.value.message
     assert _quota(free_user).tokens_used == 0
 
@@ -142,9 +142,9 @@ def test_a_negative_estimate_is_invalid(free_user, tokens, cost):
 
 
 def test_another_user_may_not_consume_someone_elses_quota(free_user):
-    with pytest.raises(services.QuotaError) as refused:
+    with pytest.raises(errors.QuotaError) as refused:
         consume(free_user, 1, as_user=UserFactory())
-    assert (refused.value.code, refused.value.message) == (services.FORBIDDEN, services.NOT_ALLOWED)
+    assert (refused.value.code, refused.value.message) == (errors.FORBIDDEN, errors.NOT_ALLOWED)
     assert _quota(free_user).tokens_used == 0
 
 
@@ -163,29 +163,29 @@ def test_the_database_itself_refuses_another_user_with_42501(free_user):
 
 
 def test_an_anonymous_caller_is_refused(free_user):
-    with pytest.raises(services.QuotaError) as refused:
+    with pytest.raises(errors.QuotaError) as refused:
         consume(free_user, 1, as_user=AnonymousUser())
-    assert refused.value.code == services.FORBIDDEN
+    assert refused.value.code == errors.FORBIDDEN
 
 
 def test_an_admin_may_not_reserve_for_a_user(free_user):
     """Reserving is recording's first half: only the service context or the user's own
     credential that may record (README "Who may record usage"), never staff as such."""
     staff = UserFactory(is_staff=True)
-    with pytest.raises(services.QuotaError) as refused:
+    with pytest.raises(errors.QuotaError) as refused:
         consume(free_user, 5, as_user=staff)
-    assert refused.value.code == services.FORBIDDEN
+    assert refused.value.code == errors.FORBIDDEN
     assert _quota(free_user).tokens_used == 0
 
 
 def test_the_user_without_the_recording_permission_may_not_reserve(free_user):
     with (
-        pytest.raises(services.QuotaError) as refused,
+        pytest.raises(errors.QuotaError) as refused,
         transaction.atomic(),
         rls.user_context(free_user),
     ):
         services.quota_consume(user_id=free_user.id, tokens=5, cost=Decimal(0))
-    assert refused.value.code == services.FORBIDDEN
+    assert refused.value.code == errors.FORBIDDEN
     assert _quota(free_user).tokens_used == 0
 
 
@@ -398,10 +398,10 @@ def test_remaining_without_a_quota_is_none(user):
 
 
 def test_remaining_of_someone_else_is_forbidden(free_user):
-    with pytest.raises(services.QuotaError) as refused:
+    with pytest.raises(errors.QuotaError) as refused:
         _remaining(free_user, as_user=UserFactory())
-    assert refused.value.code == services.FORBIDDEN
-    with pytest.raises(services.QuotaError):
+    assert refused.value.code == errors.FORBIDDEN
+    with pytest.raises(errors.QuotaError):
         _remaining(free_user, as_user=AnonymousUser())
 
 

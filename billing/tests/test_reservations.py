@@ -16,11 +16,11 @@ import pytest
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from billing import services
+from billing import errors, services, tasks
 from billing.models import QuotaReservation, UserQuota
 from usage import services as usage_services
 from usage.models import AIModel, AIUsageRequest
-from witchcraft import rls, tasks
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory, catalog_model, quota_for
 
 pytestmark = pytest.mark.django_db
@@ -218,12 +218,12 @@ def test_a_staff_reset_keeps_the_holds_still_open(member, model):
 def test_a_reservation_lives_between_one_second_and_a_day(member):
     for ttl in (0, 86_401):
         with (
-            pytest.raises(services.QuotaError) as refused,
+            pytest.raises(errors.QuotaError) as refused,
             transaction.atomic(),
             rls.user_context(member, may_record=True),
         ):
             services.quota_consume(user_id=member.id, tokens=1, cost=Decimal(0), ttl_seconds=ttl)
-        assert refused.value.code == services.INVALID
+        assert refused.value.code == errors.INVALID
     assert used(member) == (0, Decimal(0))
 
 

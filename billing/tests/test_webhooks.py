@@ -350,7 +350,7 @@ def test_a_deleted_subscription_moves_the_user_to_free_now(client, user):
 def test_the_runtime_role_cannot_apply_events_outside_the_service_context(user):
     from django.db import DatabaseError, transaction
 
-    from witchcraft import rls
+    from witchcraft.platform import rls
 
     with (
         pytest.raises(DatabaseError, match="only the service context"),

@@ -15,7 +15,7 @@ from agents.models import AgentSession
 from billing.models import UsageAlert, UserQuota
 from usage import services
 from usage.models import AIUsageDaily, AIUsageMonthly, AIUsageRequest, AIUsageRequestKey
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,

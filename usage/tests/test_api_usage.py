@@ -13,7 +13,7 @@ from agents.models import AgentSession
 from billing.models import UserQuota
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, AIUsageRequest
 from usage.schemas import COST_REFUSED, RESERVED_REFUSED
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,

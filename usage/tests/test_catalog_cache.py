@@ -1,5 +1,5 @@
 """The catalog (models with prices, public plans) is read from the cache, and a staff change
-shows at once (usage.catalog, billing.selectors.public_tiers, witchcraft.cached)."""
+shows at once (usage.catalog, billing.selectors.public_tiers, witchcraft.platform.cached)."""
 
 from decimal import Decimal
 

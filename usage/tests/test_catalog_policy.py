@@ -5,7 +5,7 @@ import pytest
 from django.db import connection, transaction
 
 from usage.models import AIProvider
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

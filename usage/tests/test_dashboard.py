@@ -16,7 +16,7 @@ from usage.dashboard import csv_rows
 from usage.dashboard_selectors import UsageFilter, cost_by_month, model_popularity
 from usage.dashboard_selectors import provider_comparison as providers_of
 from usage.models import AIUsageDaily, AIUsageMonthly
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db
@@ -314,7 +314,7 @@ def test_the_csv_defuses_formulas():
         "months": [],
     }
     assert csv_rows(tables) == []
-    from witchcraft.csv_export import csv_cell as _cell
+    from witchcraft.platform.csv_export import csv_cell as _cell
 
     assert [_cell(v) for v in ("=1+1", "+1", "-1", "@SUM", "plain", 5)] == [
         "'=1+1",

@@ -9,7 +9,7 @@ from django.test import Client
 
 from usage import services
 from usage.models import AIUsageRequest
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import api_member, catalog_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("self_reporting")]

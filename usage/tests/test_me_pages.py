@@ -15,8 +15,10 @@ from billing.models import SubscriptionTier, UserSubscription
 from usage import me_selectors, selectors, services
 from usage.forms import RANGE_REVERSED, RANGE_TOO_LONG
 from usage.models import AIModel, AIUsageDaily, AIUsageMonthly
-from usage.views import CSV_HEADER, NO_QUOTA, PLAN_PATH
-from witchcraft import rls
+from usage.views import CSV_HEADER
+from witchcraft.platform import rls
+from witchcraft.selfservice import overview
+from witchcraft.selfservice.views import NO_QUOTA, PLAN_PATH
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db
@@ -192,11 +194,11 @@ def test_overview_ignores_a_subscription_that_is_no_longer_current(client, user)
 
 
 def test_quota_meter_caps_the_bar_but_not_the_percent():
-    over = me_selectors.QuotaMeter.of(used=150, limit=100, remaining=0, percent=Decimal("150.00"))
+    over = overview.QuotaMeter.of(used=150, limit=100, remaining=0, percent=Decimal("150.00"))
     assert (over.bar, over.percent) == (Decimal(100), Decimal("150.00"))
-    no_allowance = me_selectors.QuotaMeter.of(used=0, limit=0, remaining=0, percent=None)
+    no_allowance = overview.QuotaMeter.of(used=0, limit=0, remaining=0, percent=None)
     assert no_allowance.bar == Decimal(100)
-    half = me_selectors.QuotaMeter.of(used=50, limit=100, remaining=50, percent=Decimal("50.00"))
+    half = overview.QuotaMeter.of(used=50, limit=100, remaining=50, percent=Decimal("50.00"))
     assert half.bar == Decimal("50.00")
 
 

@@ -21,7 +21,7 @@ from usage.models import (
     AIUsageRequest,
     AIUsageRequestKey,
 )
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import (
     AgentMessageFactory,
     AgentSessionFactory,

@@ -18,7 +18,8 @@ from usage import dashboard_selectors, services
 from usage.me_selectors import usage_by_day_for_user
 from usage.models import AIUsageRequest
 from usage.selectors import usage_monthly_for_user
-from witchcraft import maintenance, rls
+from witchcraft.operations import maintenance
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

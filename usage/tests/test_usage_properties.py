@@ -21,7 +21,7 @@ from billing import services as billing_services
 from billing.models import UserQuota
 from usage import services
 from usage.models import AIUsageDaily, AIUsageMonthly, AIUsageRequest
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory, catalog_model, quota_for
 
 pytestmark = pytest.mark.django_db

@@ -23,8 +23,8 @@ from usage.dashboard_selectors import (
     provider_comparison,
 )
 from usage.models import AIUsageDaily, AIUsageDailyTotal, AIUsageTotalsState
-from witchcraft import rls
-from witchcraft.tasks import refresh_usage_today as refresh_usage_today_task
+from usage.tasks import refresh_usage_today as refresh_usage_today_task
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 

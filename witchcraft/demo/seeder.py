@@ -28,7 +28,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_event
-from witchcraft import rls
 from witchcraft.demo import bulk, registration, reports, reset, rollups
 from witchcraft.demo.activity import write_activity
 from witchcraft.demo.agents import SessionWriter
@@ -44,6 +43,7 @@ from witchcraft.demo.plan import (
 from witchcraft.demo.progress import Progress
 from witchcraft.demo.usage import Quota, UsageWriter
 from witchcraft.demo.users import AccountWriter
+from witchcraft.platform import rls
 
 DEMO_SEEDED = "demo_seeded"
 NOT_PRIVILEGED = (

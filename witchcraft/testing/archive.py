@@ -9,7 +9,7 @@ from django.db import connection, transaction
 
 from accounts.models import AuditLog, User
 from usage.models import AIModel
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import AuditLogFactory, usage_request
 
 

@@ -121,7 +121,7 @@ def api_member(*, tier: str | None = "free", email: str | None = None) -> User:
     from django.utils import timezone
 
     from accounts import tokens
-    from witchcraft import rls
+    from witchcraft.platform import rls
 
     user = UserFactory(email_verified_at=timezone.now(), **({"email": email} if email else {}))
     if tier:
@@ -139,7 +139,7 @@ def service_credential(*, scopes=None, staff: User | None = None, name: str = "A
     from django.db import transaction
 
     from accounts import service_credentials
-    from witchcraft import rls
+    from witchcraft.platform import rls
 
     staff = staff or UserFactory(is_staff=True, password=None)
     with transaction.atomic(), rls.service_context(actor=staff):

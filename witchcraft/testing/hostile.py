@@ -64,7 +64,7 @@ CORE_FORM_VALUES: tuple[str, ...] = (
     "x" * 5000,
 )
 
-# The admin's many change lists share one guard (witchcraft.admin_mixins), so each of their
+# The admin's many change lists share one guard (witchcraft.platform.admin_mixins), so each of their
 # parameters gets a value of the kinds that reach the database differently.
 ADMIN_VALUES: tuple[str, ...] = ("%00", str(2**63), "0001-01-01", "%ED%A0%80")
 

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 
 from django.db import DatabaseError, connection, transaction
 
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory
 
 CONTEXTS = ("user", "admin", "anonymous", "service")

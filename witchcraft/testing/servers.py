@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import requests
 
-from witchcraft import embedded_db
+from witchcraft.platform import embedded_db
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).with_name("gunicorn")

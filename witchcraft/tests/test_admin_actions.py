@@ -15,7 +15,7 @@ from accounts.admin import user_links
 from accounts.models import AccessToken, AuditLog, User
 from agents.admin import SESSION_ENDED_BY_STAFF
 from agents.models import AgentSession
-from billing import services
+from billing import errors, services
 from billing.models import (
     PaymentHistory,
     SubscriptionTier,
@@ -24,7 +24,7 @@ from billing.models import (
     UserSubscription,
 )
 from usage.models import AIUsageRequest
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import (
     AgentSessionFactory,
     AuditLogFactory,
@@ -133,18 +133,18 @@ def test_move_to_a_tier_ends_the_subscription_and_sets_the_limits(staff_client, 
 
 def test_the_staff_functions_refuse_a_non_staff_caller(user):
     quota_for(user)
-    with rls.user_context(user), pytest.raises(services.QuotaError) as refused:
+    with rls.user_context(user), pytest.raises(errors.QuotaError) as refused:
         services.quota_reset(user_id=user.pk)
-    assert refused.value.code == services.FORBIDDEN
-    with rls.user_context(user), pytest.raises(services.QuotaError) as refused:
+    assert refused.value.code == errors.FORBIDDEN
+    with rls.user_context(user), pytest.raises(errors.QuotaError) as refused:
         services.subscription_change_tier(user_id=user.pk, tier_slug="pro")
-    assert refused.value.code == services.FORBIDDEN
+    assert refused.value.code == errors.FORBIDDEN
 
 
 def test_an_unknown_tier_is_refused(staff):
-    with rls.user_context(staff), pytest.raises(services.QuotaError) as refused:
+    with rls.user_context(staff), pytest.raises(errors.QuotaError) as refused:
         services.subscription_change_tier(user_id=staff.pk, tier_slug="no-such-tier")
-    assert refused.value.code == services.INVALID
+    assert refused.value.code == errors.INVALID
 
 
 def test_the_functions_are_not_executable_by_public():

@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from witchcraft import archive_search
+from witchcraft.dashboard import archive_search
 from witchcraft.testing import archive, factories
 
 pytestmark = pytest.mark.django_db

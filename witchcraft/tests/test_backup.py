@@ -29,8 +29,7 @@ from billing import webhooks
 from billing.models import PaymentHistory
 from usage import services as usage
 from usage.models import AIUsageRequest
-from witchcraft import embedded_db, rls
-from witchcraft.backups import (
+from witchcraft.operations.backups import (
     BACKUP_CREATED,
     BACKUP_RESTORED,
     BackupError,
@@ -40,8 +39,9 @@ from witchcraft.backups import (
     database_verify,
     inventory,
 )
-from witchcraft.backups.clients import choose_client, search_dirs
-from witchcraft.backups.servers import configured_server
+from witchcraft.operations.backups.clients import choose_client, search_dirs
+from witchcraft.operations.backups.servers import configured_server
+from witchcraft.platform import embedded_db, rls
 from witchcraft.testing.factories import catalog_model
 
 committed = pytest.mark.django_db(transaction=True, serialized_rollback=True)

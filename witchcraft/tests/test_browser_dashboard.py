@@ -13,7 +13,7 @@ from django.db import transaction
 from accounts.models import User
 from agents.models import AgentMessage, AgentSession
 from usage import services as usage_services
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import AuditLogFactory, UserFactory, catalog_model, quota_for
 
 pytestmark = [

@@ -25,7 +25,7 @@ from billing import webhooks
 from billing.models import PaymentHistory, UserQuota
 from billing.views import RESUMED
 from usage import services as usage_services
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing.factories import catalog_model
 
 pytestmark = [

@@ -7,8 +7,8 @@ import uuid
 import pytest
 import redis as redis_client
 
-from witchcraft.metrics.cache import LocMemCache, RedisCache
-from witchcraft.ratelimit import count_in_window
+from witchcraft.operations.metrics.cache import LocMemCache, RedisCache
+from witchcraft.platform.ratelimit import count_in_window
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 
@@ -68,7 +68,10 @@ def test_the_redis_counter_is_one_round_trip(redis_cache, monkeypatch):
 
 def test_rate_limit_windows_count_through_it(settings):
     settings.CACHES = {
-        "default": {"BACKEND": "witchcraft.metrics.cache.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "witchcraft.operations.metrics.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
     }
     key = f"probe-{uuid.uuid4().hex}"
     counts = [count_in_window(key, 60)[0] for _ in range(3)]

@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from accounts import audit
 from accounts.models import AuditLog
-from witchcraft import clients, rls
-from witchcraft.metrics import access
+from witchcraft.operations.metrics import access
+from witchcraft.platform import clients, rls
 from witchcraft.testing.servers import free_port, start_gunicorn, stop
 
 from . import test_serve
@@ -137,10 +137,10 @@ def test_a_unix_socket_is_trusted_only_when_named(client, trusted):
 def _proxy_warnings(client, caplog, monkeypatch, *requests) -> list[str]:
     monkeypatch.setattr(rls, "_warned", False)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="witchcraft.rls"):
+    with caplog.at_level(logging.WARNING, logger="witchcraft.platform.rls"):
         for remote, forwarded in requests:
             _seen_address(client, remote, forwarded)
-    return [r.getMessage() for r in caplog.records if r.name == "witchcraft.rls"]
+    return [r.getMessage() for r in caplog.records if r.name == "witchcraft.platform.rls"]
 
 
 def test_an_ignored_header_from_a_local_proxy_is_logged_once(client, caplog, monkeypatch, trusted):

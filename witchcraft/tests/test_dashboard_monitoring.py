@@ -12,7 +12,7 @@ from django.urls import reverse
 from accounts.models import AuditLog, User
 from billing.models import UserQuota
 from usage.models import AIUsageDaily
-from witchcraft import monitoring
+from witchcraft.operations import monitoring
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db
@@ -318,7 +318,7 @@ def test_the_runtime_role_cannot_read_pg_stat_statements():
     directly."""
     from django.db import DatabaseError, transaction
 
-    from witchcraft import rls
+    from witchcraft.platform import rls
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -391,7 +391,7 @@ def test_a_query_running_longer_than_a_second_fires_the_slow_query_alert(staff):
 def test_the_monitoring_functions_are_for_staff_only(user):
     from django.db import DatabaseError, connection, transaction
 
-    from witchcraft import rls
+    from witchcraft.platform import rls
 
     for sql in (
         "SELECT * FROM monitoring_connections()",
@@ -443,8 +443,8 @@ def test_the_workers_heartbeat_is_shown(staff, settings, seconds_ago, state):
 
 
 def test_the_last_runs_are_listed_with_their_counts_or_error(staff):
-    from witchcraft import maintenance
     from witchcraft.models import MaintenanceRun
+    from witchcraft.operations import maintenance
 
     maintenance.maintenance_run(job="daily_maintenance", source="command")
     slot = datetime(2026, 3, 1, tzinfo=UTC)

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from witchcraft import embedded_db
+from witchcraft.platform import embedded_db
 
 ROOT = Path(__file__).resolve().parents[2]
 ATTACH = "from witchcraft import embedded_db; print(embedded_db.ensure_running().pid, flush=True)"

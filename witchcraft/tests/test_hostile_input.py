@@ -240,8 +240,8 @@ def test_no_page_answers_hostile_input_with_a_server_error(route, world):
     )
     values = hostile.ADMIN_VALUES if is_admin else hostile.CORE_FORM_VALUES
     if is_admin:
-        # The change lists' filters share one guard (witchcraft.admin_mixins): a few of each
-        # list's parameters stand for the rest.
+        # The change lists' filters share one guard (witchcraft.platform.admin_mixins): a few of
+        # each list's parameters stand for the rest.
         link_params = sorted(link_params)[:ADMIN_PARAMS]
     names = dict.fromkeys(link_params, values)
     for form in forms:

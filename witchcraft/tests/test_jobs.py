@@ -19,8 +19,10 @@ from procrastinate.jobs import Status
 from procrastinate.periodic import PeriodicDeferrer
 
 from accounts.models import AuditLog
-from witchcraft import jobs, maintenance, rls, tasks
+from witchcraft import tasks
 from witchcraft.models import MaintenanceRun
+from witchcraft.operations import jobs, maintenance
+from witchcraft.platform import maintenance_command, rls
 from witchcraft.testing import factories
 from witchcraft.testing.queue import clear_queue, queued_jobs
 
@@ -322,8 +324,10 @@ def _role() -> str:
 
 
 def test_an_error_line_is_one_short_line():
-    error = maintenance.error_line(ValueError("first line\nsecond line\twith a tab " + "x" * 900))
-    assert "\n" not in error and len(error) == maintenance.ERROR_LIMIT
+    error = maintenance_command.error_line(
+        ValueError("first line\nsecond line\twith a tab " + "x" * 900)
+    )
+    assert "\n" not in error and len(error) == maintenance_command.ERROR_LIMIT
     assert error.startswith("ValueError: first line second line with a tab")
 
 

@@ -17,9 +17,10 @@ from accounts.models import AuditLog, EmailVerificationToken, PasswordResetToken
 from accounts.services import user_register
 from billing.models import SubscriptionTier, UsageAlert
 from billing.services import quota_consume
-from witchcraft import deferred, jobs, rls
-from witchcraft.mail import mail_send
-from witchcraft.mailers import mailers_from_url
+from witchcraft.operations import jobs
+from witchcraft.platform import deferred, rls
+from witchcraft.platform.mail import mail_send
+from witchcraft.platform.mailers import mailers_from_url
 from witchcraft.testing import factories
 from witchcraft.testing.queue import clear_queue, queue_text, queued_jobs
 

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.models import AuditLog
 from billing.models import UserQuota
 from usage.models import AIUsageDaily, AIUsageMonthly
-from witchcraft.metrics import access
+from witchcraft.operations.metrics import access
 from witchcraft.testing import factories
 
 TOKEN = "a-scrape-token-of-some-length"
@@ -142,7 +142,7 @@ def test_metrics_are_not_redirected_to_https(client, token, settings):
 def test_the_key_metrics_need_no_request_transaction(client, token):
     """/metrics is exempt from the row-level-security middleware: its totals cross users and
     are read in their own service context, the only database identity the scrape sets."""
-    from witchcraft.rls import RowLevelSecurityMiddleware
+    from witchcraft.platform.rls import RowLevelSecurityMiddleware
 
     assert "/metrics" in RowLevelSecurityMiddleware.EXEMPT_PATHS
     with CaptureQueriesContext(connection) as queries:
@@ -221,7 +221,7 @@ def test_unrouted_requests_and_odd_methods_share_a_few_labels(client):
 
 @pytest.mark.django_db
 def test_a_server_error_is_counted_as_5xx(client, token, monkeypatch):
-    from witchcraft.metrics import key_metrics
+    from witchcraft.operations.metrics import key_metrics
 
     def broken(**kwargs):
         raise RuntimeError("boom")
@@ -239,7 +239,10 @@ def test_a_server_error_is_counted_as_5xx(client, token, monkeypatch):
 @pytest.fixture
 def measured_cache(settings):
     settings.CACHES = {
-        "default": {"BACKEND": "witchcraft.metrics.cache.LocMemCache", "LOCATION": "metrics-test"}
+        "default": {
+            "BACKEND": "witchcraft.operations.metrics.cache.LocMemCache",
+            "LOCATION": "metrics-test",
+        }
     }
     cache = caches["default"]
     cache.clear()
@@ -386,7 +389,7 @@ NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
 @pytest.mark.django_db
 def test_the_window_gauges_count_by_status(client, token, monkeypatch):
-    from witchcraft import monitoring
+    from witchcraft.operations import monitoring
 
     monkeypatch.setattr(monitoring, "clock", lambda: NOW)
     model = factories.catalog_model()

@@ -19,10 +19,10 @@ from django.urls import reverse
 from accounts import audit
 from accounts.models import User
 from billing.models import SubscriptionTier
-from witchcraft import rls
 from witchcraft.demo.plan import DemoOptions
 from witchcraft.demo.progress import Progress
 from witchcraft.demo.seeder import seed_demo
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

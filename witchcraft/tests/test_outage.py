@@ -1,6 +1,6 @@
 """While the database does not answer: the API answers its JSON error with 503 and Retry-After,
 pages a plain 503 page, nothing a 500; the outage is logged once, without the driver's text; and
-the first request after it comes back succeeds (witchcraft/outage.py).
+the first request after it comes back succeeds (witchcraft/platform/outage.py).
 
 The database is made unreachable for real (the connection is pointed at a port where nothing
 listens, or the server ends the connection under a request): nothing is mocked. The same under
@@ -13,7 +13,7 @@ import pytest
 from django.db import close_old_connections, connection
 from django.test import Client
 
-from witchcraft import outage
+from witchcraft.platform import outage
 from witchcraft.testing import factories
 from witchcraft.testing.database import unreachable
 
@@ -103,7 +103,9 @@ def test_the_outage_is_logged_once_without_the_drivers_text(client, django_db_bl
         for _ in range(5):
             client.get("/api/v1/usage")
             client.get("/me/usage/")
-    records = [r for r in caplog.records if r.name in ("witchcraft.outage", "django.request")]
+    records = [
+        r for r in caplog.records if r.name in ("witchcraft.platform.outage", "django.request")
+    ]
     assert [r.getMessage().split(":")[0] for r in records] == ["database unavailable"]
     assert "refused" not in records[0].getMessage()
     assert "127.0.0.1" not in records[0].getMessage()

@@ -32,7 +32,7 @@ import pytest
 import requests
 from django.db import connection
 
-from witchcraft.backups.clients import choose_client
+from witchcraft.operations.backups.clients import choose_client
 from witchcraft.testing.servers import (
     OwnPostgres,
     free_port,

@@ -1,4 +1,5 @@
-"""The retention settings (witchcraft/retention.py): defaults, bounds, one-line refusals."""
+"""The retention settings (witchcraft/platform/retention.py): defaults, bounds, one-line
+refusals."""
 
 import re
 import subprocess
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from witchcraft import retention
+from witchcraft.platform import retention
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,5 @@
-"""witchcraft.rls: the context managers and the middleware that set the database identity."""
+"""witchcraft.platform.rls: the context managers and the middleware that set the database
+identity."""
 
 import secrets
 
@@ -10,7 +11,7 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AccessToken
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ offending object.
 import pytest
 from django.db import connection
 
-from witchcraft.rls import APP_ROLE
+from witchcraft.platform.rls import APP_ROLE
 
 pytestmark = pytest.mark.django_db
 
@@ -69,8 +69,8 @@ def test_every_table_has_row_level_security_enabled_and_forced():
 
 
 def test_the_runtime_role_has_no_privilege_on_the_job_queue():
-    """Jobs are deferred after commit as the owner (witchcraft.deferred) and run by the worker
-    as the owner; staff read the queue's state through monitoring_job_queue()."""
+    """Jobs are deferred after commit as the owner (witchcraft.platform.deferred) and run by the
+    worker as the owner; staff read the queue's state through monitoring_job_queue()."""
     rows = _rows(
         """
         SELECT t, EXISTS (SELECT FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -39,7 +39,7 @@ from accounts.models import (
 from agents.models import AgentFeedback, AgentToolCall
 from billing.models import PaymentHistory, SubscriptionTier, UsageAlert, UserSubscription
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, _UsageTotals
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,6 @@ from django.utils import timezone
 from accounts import scopes
 from accounts.models import AuditLog, User
 from usage.monthly_reports import monthly_report_generate
-from witchcraft import rls
 from witchcraft.demo import plan, reports, reset
 from witchcraft.demo.plan import DemoOptions
 from witchcraft.demo.progress import Progress
@@ -30,6 +29,7 @@ from witchcraft.demo.seeder import (
     DemoError,
     seed_demo,
 )
+from witchcraft.platform import rls
 from witchcraft.testing.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import AuditLog
 from agents.models import AgentSessionStats
 from usage import services
-from witchcraft import rls
+from witchcraft.platform import rls
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from witchcraft import checks
+from witchcraft.platform import checks
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOW_DB = (
@@ -57,7 +57,7 @@ def test_without_database_url_settings_fall_back_to_the_embedded_server():
     done = _python(SHOW_DB, DATABASE_URL=None)
     db = json.loads(done.stdout)
     assert db["EMBEDDED"] is True
-    assert db["ENGINE"] == "witchcraft.db_backend"
+    assert db["ENGINE"] == "witchcraft.platform.db_backend"
     assert db["NAME"] == "witchcraft"
 
 
@@ -65,7 +65,7 @@ def test_database_url_wins():
     done = _python(SHOW_DB, DATABASE_URL="postgres://someone:pw@db.example.com:6543/prod")
     db = json.loads(done.stdout)
     assert db == {
-        "ENGINE": "witchcraft.db_backend",
+        "ENGINE": "witchcraft.platform.db_backend",
         "NAME": "prod",
         "HOST": "db.example.com",
         "PORT": 6543,

@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from psycopg import sql
 
-from witchcraft.backups.servers import configured_server
+from witchcraft.operations.backups.servers import configured_server
 from witchcraft.platform import sqlobjects
 from witchcraft.testing.servers import ROOT, clean_env
 

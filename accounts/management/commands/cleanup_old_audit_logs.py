@@ -1,6 +1,6 @@
 """Move old audit logs into audit_logs_archive (daily_maintenance does it at 90 days)."""
 
-from witchcraft.maintenance import MaintenanceCommand
+from witchcraft.platform.maintenance_command import MaintenanceCommand
 
 
 class Command(MaintenanceCommand):

@@ -15,8 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import scopes, service_credentials
-from accounts.models import ServiceCredential, User, normalize_email
-from witchcraft import rls
+from accounts.emails import normalize_email
+from accounts.models import ServiceCredential, User
+from witchcraft.platform import rls
 
 NO_STAFF = "No active staff member has the address {email}."
 NOT_REVOKED = "No active service credential has the id {id}."

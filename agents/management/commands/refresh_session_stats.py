@@ -1,6 +1,6 @@
 """Recompute agent_session_stats (the seed's manual task; daily_maintenance does it too)."""
 
-from witchcraft.maintenance import MaintenanceCommand
+from witchcraft.platform.maintenance_command import MaintenanceCommand
 
 
 class Command(MaintenanceCommand):

@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, transaction
 
 from usage import monthly_reports as reports
-from witchcraft import rls
-from witchcraft.maintenance import database_error_message
+from witchcraft.platform import rls
+from witchcraft.platform.maintenance_command import database_error_message
 
 
 class Command(BaseCommand):

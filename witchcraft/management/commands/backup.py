@@ -15,8 +15,8 @@ from django.core.management.base import (
     DjangoHelpFormatter,
 )
 
-from witchcraft.backups import BackupError, backup_create
-from witchcraft.backups.archive import human_size
+from witchcraft.operations.backups import BackupError, backup_create
+from witchcraft.operations.backups.archive import human_size
 
 
 class ParagraphHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):

@@ -6,8 +6,8 @@ import shutil
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from witchcraft import embedded_db
-from witchcraft.dbcheck import describe_failure
+from witchcraft.platform import embedded_db
+from witchcraft.platform.dbcheck import describe_failure
 
 
 class Command(BaseCommand):

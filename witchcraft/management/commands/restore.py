@@ -8,9 +8,9 @@ from typing import Any
 import psycopg
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from witchcraft.backups import BackupError, backup_restore
-from witchcraft.backups.restore import drop_hint
 from witchcraft.management.commands.backup import ParagraphHelpFormatter, _first_line
+from witchcraft.operations.backups import BackupError, backup_restore
+from witchcraft.operations.backups.restore import drop_hint
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from django.db import DatabaseError
 from witchcraft.demo.plan import DEFAULT_PASSWORD, DEFAULT_SEED, MAX_DAYS, MAX_USERS, DemoOptions
 from witchcraft.demo.progress import Progress
 from witchcraft.demo.seeder import DemoError, seed_demo
-from witchcraft.maintenance import database_error_message
+from witchcraft.platform.maintenance_command import database_error_message
 
 
 def _bounded(name: str, upper: int):

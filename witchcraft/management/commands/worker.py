@@ -1,11 +1,11 @@
 """``manage.py worker``: the job worker (witchcraft/tasks.py), kept running through database
-restarts (witchcraft/worker.py). ``--respawn`` also starts a new one when it dies."""
+restarts (witchcraft/operations/worker.py). ``--respawn`` also starts a new one when it dies."""
 
 import asyncio
 
 from django.core.management.base import BaseCommand, CommandError
 
-from witchcraft import worker
+from witchcraft.operations import worker
 
 
 class Command(BaseCommand):

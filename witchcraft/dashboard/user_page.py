@@ -1,0 +1,39 @@
+"""``/dashboard/users/<id>/``: one user's 360° page for staff: profile, plan, quota, usage,
+agent sessions, payments, quota alerts, recent audit events and the Impersonate button.
+Reached from the user links of the other dashboard pages (not in the navigation)."""
+
+from django.http import Http404
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from usage.dashboard_selectors import today_utc
+from witchcraft.dashboard import user360
+from witchcraft.platform.staff_pages import staff_required
+
+
+@staff_required
+@require_safe
+@never_cache
+def user_page(request, user_id: int):
+    user = user360.user_with_profile(user_id=user_id)
+    if user is None:
+        raise Http404
+    today = today_utc()
+    usage = user360.daily_usage(user_id=user.pk, end=today)
+    context = {
+        "the_user": user,
+        "summary": user360.user_summary(user=user),
+        "plan": user360.current_plan(user_id=user.pk),
+        "usage": usage,
+        "tokens_chart": usage.tokens.chart("bar"),
+        "cost_chart": usage.cost.chart("bar", money=True),
+        "chart_days": user360.CHART_DAYS,
+        "months": user360.monthly_history(user_id=user.pk, today=today),
+        "history_months": user360.HISTORY_MONTHS,
+        "sessions": user360.recent_sessions(user_id=user.pk),
+        "payments": user360.recent_payments(user_id=user.pk),
+        "alerts": user360.recent_alerts(user_id=user.pk),
+        "audit_events": user360.recent_audit(user_id=user.pk),
+    }
+    return render(request, "dashboard/user.html", context)

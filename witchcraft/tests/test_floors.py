@@ -1,0 +1,205 @@
+"""The floors of the house (README, Layout): who may import whom, read from the source.
+
+- the ground floor, ``witchcraft.platform``, imports no app and nothing else of the project;
+- the domains import the ground floor and the domains below them only: accounts at the bottom,
+  then billing, usage, agents;
+- the roof (``witchcraft.operations``, ``witchcraft.dashboard``, ``witchcraft.selfservice``,
+  ``witchcraft.demo``) composes the domains; nothing below it imports it;
+- the top of the project package (settings, urls, the API root, the project's jobs and
+  commands) may import anything, and nothing imports it but itself;
+- no circle of imports between modules, except Django's sessions idiom (the user model's
+  module and ``accounts.sessions`` name each other).
+
+Every import counts, a function's lazy import too. Test support (``witchcraft.testing``) and
+the test modules may import anything and are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DOMAINS = ["accounts", "billing", "usage", "agents"]  # bottom first
+GROUND = "witchcraft.platform"
+# witchcraft.models holds the operations' own records (maintenance_runs): roof, as is the
+# project app's admin registering them.
+ROOF = (
+    "witchcraft.operations",
+    "witchcraft.dashboard",
+    "witchcraft.selfservice",
+    "witchcraft.demo",
+    "witchcraft.models",
+    "witchcraft.admin",
+    "witchcraft.migrations",
+)
+ALLOWED_CIRCLES = [{"accounts.models", "accounts.sessions"}]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _project_modules() -> dict[str, Path]:
+    modules = {}
+    for top in ("witchcraft", *DOMAINS):
+        for path in (ROOT / top).rglob("*.py"):
+            relative = path.relative_to(ROOT).parts
+            if "tests" in relative or relative[:2] == ("witchcraft", "testing"):
+                continue
+            modules[_module_name(path)] = path
+    return modules
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules ``path`` imports (``from a import b`` counts ``a.b`` when it is a
+    module, else ``a``)."""
+    found = set()
+    package = _module_name(path) if path.name == "__init__.py" else _module_name(path.parent)
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                base = f"{base}.{node.module}" if node.module else base
+            names = [f"{base}.{alias.name}" for alias in node.names]
+            names = [name if name in modules else base for name in names]
+        else:
+            continue
+        for name in names:
+            while name and name not in modules:  # a name inside a module: the module
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _project_modules()
+    return {name: _imports(path, modules) - {name} for name, path in modules.items()}
+
+
+def _floor(module: str) -> tuple[str, int]:
+    """(kind, rank): ground 0, the domains 1.., the roof, then the top."""
+    if module == GROUND or module.startswith(GROUND + "."):
+        return "ground", 0
+    top = module.split(".")[0]
+    if top in DOMAINS:
+        return top, 1 + DOMAINS.index(top)
+    if any(module == roof or module.startswith(roof + ".") for roof in ROOF):
+        return "roof", 1 + len(DOMAINS)
+    return "top", 2 + len(DOMAINS)
+
+
+def _violations(graph: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for module, imported in sorted(graph.items()):
+        kind, rank = _floor(module)
+        for target in sorted(imported):
+            target_kind, target_rank = _floor(target)
+            if kind == "top" or kind == target_kind:
+                continue
+            if kind == "roof" and target_kind != "top":
+                continue
+            if target_rank >= rank:
+                wrong.append(f"{module} ({kind}) imports {target} ({target_kind})")
+    return wrong
+
+
+def _circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.add(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return groups
+
+
+def test_no_import_runs_down_to_up():
+    assert _violations(_graph()) == []
+
+
+def test_no_circle_but_the_sessions_idiom():
+    assert [group for group in _circles(_graph()) if group not in ALLOWED_CIRCLES] == []
+
+
+def test_the_rules_catch_an_upward_import_and_a_circle():
+    """The checks are not empty: a domain importing the roof, the ground importing a domain, a
+    lower domain importing a higher one, and a circle of two are each found."""
+    graph = {
+        "accounts.views": {"witchcraft.dashboard.user360"},
+        "witchcraft.platform.mail": {"billing.models"},
+        "billing.selectors": {"usage.models"},
+        "usage.models": set(),
+        "usage.services": {"usage.selectors"},
+        "usage.selectors": {"usage.services"},
+        "witchcraft.dashboard.user360": {"usage.models", "witchcraft.operations.health"},
+        "witchcraft.operations.health": set(),
+        "witchcraft.api": {"accounts.views"},
+    }
+    assert _violations(graph) == [
+        "accounts.views (accounts) imports witchcraft.dashboard.user360 (roof)",
+        "billing.selectors (billing) imports usage.models (usage)",
+        "witchcraft.platform.mail (ground) imports billing.models (billing)",
+    ]
+    assert _circles(graph) == [{"usage.services", "usage.selectors"}]
+
+
+def test_the_graph_reads_every_kind_of_import():
+    """Lazy imports inside functions, ``from package import module`` and relative imports
+    are all edges (checked on modules known to use each)."""
+    graph = _graph()
+    assert "witchcraft.platform.rls" in graph["accounts.models"] | graph["accounts.audit"]
+    assert graph["witchcraft.urls"] >= {"witchcraft.api", "witchcraft.operations.health"}
+    assert any(target.startswith("billing") for target in graph["witchcraft.api"])
+
+
+def test_each_domain_keeps_its_jobs_in_its_own_tasks_module():
+    """procrastinate finds each app's ``tasks.py``: the jobs of a domain are defined there, and
+    the project's own ``witchcraft/tasks.py`` (maintenance schedule, a queued mail, queue
+    upkeep) imports no domain."""
+    from procrastinate.contrib.django import app
+
+    owners = {name: task.func.__module__ for name, task in app.tasks.items()}
+    assert owners["send_alert_mails"] == "billing.tasks"
+    assert owners["release_quota_reservations"] == "billing.tasks"
+    assert owners["mail_quota_alerts"] == "billing.tasks"
+    assert owners["refresh_usage_today"] == "usage.tasks"
+    assert owners["mail_email_verification"] == "accounts.tasks"
+    assert owners["mail_password_reset"] == "accounts.tasks"
+    project_jobs = {name for name, module in owners.items() if module == "witchcraft.tasks"}
+    assert project_jobs >= {"daily_maintenance", "monthly_maintenance", "send_mail"}
+    domains = re.compile(r"(accounts|billing|usage|agents)\b")
+    assert not any(domains.match(target) for target in _graph()["witchcraft.tasks"])

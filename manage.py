@@ -22,7 +22,7 @@ def main() -> None:
 
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
     if command not in NO_DATABASE and not command.startswith("-"):
-        from witchcraft.dbcheck import require_database
+        from witchcraft.platform.dbcheck import require_database
 
         require_database()
 

@@ -29,12 +29,12 @@ from accounts.models import (
     UserProfile,
     UserSession,
 )
-from accounts.views import privacy as views
 from agents.models import AgentFeedback, AgentMessage, AgentSession, AgentToolCall
 from billing.models import PaymentHistory, SubscriptionTier, UsageAlert, UserQuota, UserSubscription
 from usage.models import AIUsageDaily, AIUsageMonthly, AIUsageRequest
 from witchcraft.platform import rls
 from witchcraft.selfservice import export
+from witchcraft.selfservice import views as selfservice_views
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db
@@ -320,7 +320,7 @@ def test_the_export_is_refused_while_impersonating():
     session.save()
     response = browser.post(EXPORT)
     assert response.status_code == 302
-    assert views.EXPORT_NOT_WHILE_IMPERSONATING in browser.get(EXPORT).text
+    assert selfservice_views.EXPORT_NOT_WHILE_IMPERSONATING in browser.get(EXPORT).text
     assert not AuditLog.objects.filter(event_type=export.DATA_EXPORTED).exists()
 
 

@@ -193,10 +193,14 @@ async def run(*, options: dict | None = None, max_backoff: float = MAX_BACKOFF_S
                 await _sleep_unless_stopped(stop, backoff.next())
 
 
+# The project root is two floors up (witchcraft/operations/).
+MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
+
+
 def respawn(argv: list[str], *, delay: float = RESPAWN_DELAY_SECONDS) -> int:
     """Run ``manage.py worker <argv>`` as a child and start it again whenever it dies, until
     this process gets SIGINT or SIGTERM (passed on to the child, which is then waited for)."""
-    manage = Path(__file__).resolve().parent.parent / "manage.py"
+    manage = MANAGE_PY
     stopping = False
     child: subprocess.Popen | None = None
 

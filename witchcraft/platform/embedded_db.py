@@ -37,7 +37,7 @@ SUPERUSER = "postgres"
 DATABASE_NAME = "witchcraft"
 SYSTEM_USER = "pgserver"  # the server's OS user when we run as root
 START_TIMEOUT_S = 30
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 class EmbeddedServerError(RuntimeError):

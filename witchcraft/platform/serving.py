@@ -18,7 +18,7 @@ from pathlib import Path
 # one machine the database, not Python, is the bottleneck. WEB_CONCURRENCY overrides it.
 MAX_DEFAULT_WORKERS = 8
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 def cpu_count() -> int:

@@ -203,3 +203,14 @@ def test_each_domain_keeps_its_jobs_in_its_own_tasks_module():
     assert project_jobs >= {"daily_maintenance", "monthly_maintenance", "send_mail"}
     domains = re.compile(r"(accounts|billing|usage|agents)\b")
     assert not any(domains.match(target) for target in _graph()["witchcraft.tasks"])
+
+
+def test_modules_below_the_package_still_find_the_project_root():
+    """The embedded server's data, the static files and the worker's manage.py are found from
+    the module's own path: a module one floor deeper must say so (parents[2])."""
+    from witchcraft.operations import worker
+    from witchcraft.platform import embedded_db, serving
+
+    assert (embedded_db.BASE_DIR / "manage.py").is_file()
+    assert serving.BASE_DIR == embedded_db.BASE_DIR == ROOT
+    assert 'parents[2] / "manage.py"' in Path(worker.__file__).read_text()

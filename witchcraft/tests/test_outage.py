@@ -103,9 +103,7 @@ def test_the_outage_is_logged_once_without_the_drivers_text(client, django_db_bl
         for _ in range(5):
             client.get("/api/v1/usage")
             client.get("/me/usage/")
-    records = [
-        r for r in caplog.records if r.name in ("witchcraft.platform.outage", "django.request")
-    ]
+    records = [r for r in caplog.records if r.name in ("witchcraft.outage", "django.request")]
     assert [r.getMessage().split(":")[0] for r in records] == ["database unavailable"]
     assert "refused" not in records[0].getMessage()
     assert "127.0.0.1" not in records[0].getMessage()

@@ -115,7 +115,7 @@ def _member(pg: OwnPostgres, env: dict) -> tuple[int, str]:
         "shell",
         "-c",
         "from django.db import transaction; from billing import services;"
-        " from witchcraft import rls; from witchcraft.testing import factories;"
+        " from witchcraft.platform import rls; from witchcraft.testing import factories;"
         " u = factories.api_member(tier='enterprise');"
         " ctx = rls.service_context(); atomic = transaction.atomic(); atomic.__enter__();"
         " ctx.__enter__(); services.subscription_change_tier(user_id=u.pk, tier_slug='enterprise');"

@@ -49,7 +49,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.test.utils import setup_test_environment
 from accounts.models import User
-from witchcraft import rls
+from witchcraft.platform import rls
 
 setup_test_environment()  # response.context, and the test client's host allowed
 staff = User.objects.create_user(email="staff@example.com", is_staff=True)

@@ -15,7 +15,10 @@ import pytest
 from witchcraft.platform import embedded_db
 
 ROOT = Path(__file__).resolve().parents[2]
-ATTACH = "from witchcraft.platform import embedded_db; print(embedded_db.ensure_running().pid, flush=True)"
+ATTACH = (
+    "from witchcraft.platform import embedded_db;"
+    " print(embedded_db.ensure_running().pid, flush=True)"
+)
 
 
 @pytest.fixture

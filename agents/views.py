@@ -8,10 +8,6 @@ leak).
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from typing import Any
-
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,9 +15,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from agents import selectors, services
+from agents import selectors, services, transcripts
 from agents.forms import THUMB_RATINGS, FeedbackForm, SessionFilterForm
 from agents.models import AgentMessage, AgentSession, MessageRole
+from agents.transcripts import TranscriptEntry
 from witchcraft.platform.me_pages import register_page, self_service
 
 register_page("agents:me_sessions", "Sessions")
@@ -105,8 +102,23 @@ def me_feedback(request, session_id: int, message_id: int):
     return _session_page(request, session_id=session_id, failed=form, failed_id=message_id)
 
 
-def _pretty(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+def _feedback_form(
+    entry: TranscriptEntry, *, failed: FeedbackForm | None, failed_id: int | None
+) -> FeedbackForm | None:
+    """The feedback form under a message: none for a user's message, the refused one where
+    it was refused, else a fresh one showing the viewer's earlier comment and category."""
+    message, feedback = entry.message, entry.feedback
+    if message.role != MessageRole.ASSISTANT:
+        return None
+    if failed is not None and message.pk == failed_id:
+        return failed
+    return FeedbackForm(
+        message_id=message.pk,
+        initial={
+            "comment": feedback.comment if feedback else "",
+            "category": feedback.category if feedback else "",
+        },
+    )
 
 
 def _session_page(
@@ -118,61 +130,31 @@ def _session_page(
 ) -> HttpResponse:
     """The transcript page; with ``failed``, the feedback form that was refused (answer 400)."""
     try:
-        detail = selectors.session_detail(user_id=request.user.pk, session_id=session_id)
+        shaped = transcripts.transcript_get(user_id=request.user.pk, session_id=session_id)
     except AgentSession.DoesNotExist:
         raise Http404 from None
-    shown = {message.pk for message in detail.messages}
-    calls_of: dict[int, list[dict]] = defaultdict(list)
-    other_calls = []
-    for call in detail.tool_calls:
-        item = {
-            "call": call,
-            "arguments": _pretty(call.arguments),
-            "result": None if call.result is None else _pretty(call.result),
+    transcript = [
+        {
+            "message": entry.message,
+            "tool_calls": entry.tool_calls,
+            "feedback": entry.feedback,
+            "form": _feedback_form(entry, failed=failed, failed_id=failed_id),
         }
-        if call.message_id in shown:
-            calls_of[call.message_id].append(item)
-        else:
-            other_calls.append(item)
-    # The viewer's own feedback only (the selector filters by user): one per message at most.
-    feedback_of = {f.message_id: f for f in detail.feedback if f.message_id is not None}
-    session_feedback = next((f for f in detail.feedback if f.message_id is None), None)
-    transcript = []
-    for message in detail.messages:
-        feedback = feedback_of.get(message.pk)
-        form = None
-        if message.role == MessageRole.ASSISTANT:
-            if failed is not None and message.pk == failed_id:
-                form = failed
-            else:
-                form = FeedbackForm(
-                    message_id=message.pk,
-                    initial={
-                        "comment": feedback.comment if feedback else "",
-                        "category": feedback.category if feedback else "",
-                    },
-                )
-        transcript.append(
-            {
-                "message": message,
-                "tool_calls": calls_of.get(message.pk, []),
-                "feedback": feedback,
-                "form": form,
-            }
-        )
+        for entry in shaped.entries
+    ]
     return render(
         request,
         "me/session.html",
         {
-            "session": detail.session,
+            "session": shaped.session,
             "transcript": transcript,
-            "truncated": detail.messages_truncated,
+            "truncated": shaped.truncated,
             "detail_limit": selectors.DETAIL_LIMIT,
-            "other_tool_calls": other_calls,
-            "session_feedback": session_feedback,
+            "other_tool_calls": shaped.other_tool_calls,
+            "session_feedback": shaped.session_feedback,
             "failed": failed,
             "failed_id": failed_id,
-            "failed_shown": failed_id in shown,
+            "failed_shown": failed_id in shaped.shown_ids,
             "not_saved": FEEDBACK_NOT_SAVED,
             "thumb_up": THUMB_RATINGS["up"],
             "thumb_down": THUMB_RATINGS["down"],

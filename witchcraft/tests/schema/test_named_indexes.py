@@ -7,12 +7,12 @@ index must win on cost, given selective predicates and enough rows.
 """
 
 import hashlib
-import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+
+from witchcraft.tests.schema.db import execute, fetchall
+from witchcraft.tests.schema.plans import analyze, assert_uses
 
 pytestmark = pytest.mark.django_db
 
@@ -53,71 +53,16 @@ NAMED_INDEXES = {
     ),
 }
 
-INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
-
 # Seeded rows go round-robin to this many users: a prime, so that every user gets a share of
 # every kind of row (each "1 in n" pattern below uses an n that is not a multiple of it).
 USERS = 199
 
 
-# --- helpers ------------------------------------------------------------------------------------
-
-
-def _execute(sql: str, params=None) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
-def _fetchall(sql: str, params=None) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def _analyze(*tables: str) -> None:
-    for table in tables:
-        _execute(f"ANALYZE {table}")
-
-
-def _plan(sql: str, params=None) -> dict:
-    (raw,) = _fetchall(f"EXPLAIN (FORMAT JSON) {sql}", params)[0]
-    document = json.loads(raw) if isinstance(raw, str) else raw
-    return document[0]["Plan"]
-
-
-def _nodes(plan: dict) -> Iterator[dict]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from _nodes(child)
-
-
-def _ancestors(index_name: str) -> set[str]:
-    """The index and the partitioned indexes it is a partition of (pg_inherits on indexes)."""
-    names = {index_name}
-    rows = _fetchall(
-        "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
-        [index_name],
-    )
-    for (parent,) in rows:
-        names |= _ancestors(parent)
-    return names
-
-
-def _indexes_scanned(plan: dict) -> set[str]:
-    return {node["Index Name"] for node in _nodes(plan) if node["Node Type"] in INDEX_SCANS}
-
-
-def assert_uses(index: str, sql: str, params=None) -> None:
-    plan = _plan(sql, params)
-    scanned = _indexes_scanned(plan)
-    assert any(index in _ancestors(name) for name in scanned), (
-        f"{index} is not used; the plan scans {sorted(scanned) or 'no index'}:\n"
-        + json.dumps(plan, indent=1)
-    )
+# --- seed data ----------------------------------------------------------------------------------
 
 
 def _seed_users(count: int, prefix: str = "seed") -> list[int]:
-    rows = _fetchall(
+    rows = fetchall(
         "INSERT INTO users (email, password, full_name, is_active, is_staff, is_superuser,"
         " date_joined)"
         " SELECT %s || g || '@example.com', '', '', true, false, false, now()"
@@ -129,7 +74,7 @@ def _seed_users(count: int, prefix: str = "seed") -> list[int]:
 
 def _catalog() -> list[tuple[int, int]]:
     """(model id, provider id) of every model of the catalog the migrations load."""
-    return _fetchall("SELECT id, provider_id FROM ai_models ORDER BY id")
+    return fetchall("SELECT id, provider_id FROM ai_models ORDER BY id")
 
 
 # --- the names ----------------------------------------------------------------------------------
@@ -138,7 +83,7 @@ def _catalog() -> list[tuple[int, int]]:
 @pytest.mark.parametrize("index", NAMED_INDEXES)
 def test_the_index_exists_under_its_exact_name(index):
     table, definition = NAMED_INDEXES[index]
-    rows = _fetchall(
+    rows = fetchall(
         "SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public' AND indexname = %s",
         [index],
     )
@@ -149,7 +94,7 @@ def test_the_index_exists_under_its_exact_name(index):
 
 
 def test_the_unique_token_index_is_unique():
-    rows = _fetchall(
+    rows = fetchall(
         "SELECT indisunique FROM pg_index"
         " WHERE indexrelid = 'idx_access_tokens_token_hash'::regclass"
     )
@@ -157,11 +102,11 @@ def test_the_unique_token_index_is_unique():
 
 
 def test_every_partition_of_ai_usage_requests_has_its_child_of_the_recent_index():
-    partitions = _fetchall(
+    partitions = fetchall(
         "SELECT inhrelid::regclass::text FROM pg_inherits"
         " WHERE inhparent = 'ai_usage_requests'::regclass"
     )
-    children = _fetchall(
+    children = fetchall(
         "SELECT i.indrelid::regclass::text FROM pg_inherits h JOIN pg_index i"
         " ON i.indexrelid = h.inhrelid WHERE h.inhparent = 'idx_ai_usage_user_recent'::regclass"
     )
@@ -177,21 +122,21 @@ def test_a_users_recent_requests_use_idx_ai_usage_user_recent():
     model_id, provider_id = _catalog()[0]
     # 20,000 requests, one every 3 minutes over the last 6 weeks (this month's partition and
     # the previous one), about 100 per user; each key row first, then its usage row.
-    _execute(
+    execute(
         "INSERT INTO ai_usage_request_keys (usage_id, user_id, request_id, created_at)"
         " SELECT nextval('ai_usage_requests_id_seq'), (%s::bigint[])[1 + g %% %s],"
         "        'seed-' || g, now() - g * interval '3 minutes'"
         " FROM generate_series(1, 20000) AS g",
         [users, USERS],
     )
-    _execute(
+    execute(
         "INSERT INTO ai_usage_requests (id, created_at, user_id, provider_id, model_id,"
         " request_id, input_tokens, output_tokens, total_tokens, cost, latency_ms)"
         " SELECT usage_id, created_at, user_id, %s, %s, request_id, 1000, 500, 1500, 0.00125, 800"
         " FROM ai_usage_request_keys WHERE request_id LIKE 'seed-%%'",
         [provider_id, model_id],
     )
-    _analyze("ai_usage_request_keys", "ai_usage_requests")
+    analyze("ai_usage_request_keys", "ai_usage_requests")
     assert_uses(
         "idx_ai_usage_user_recent",
         "SELECT id, created_at, model_id, total_tokens, cost, status FROM ai_usage_requests"
@@ -204,7 +149,7 @@ def test_a_users_active_sessions_use_idx_agent_sessions_user_active():
     users = _seed_users(USERS)
     # 10,000 sessions, about 50 per user, over the last 200 days; the latest 1,000 (about 5 per
     # user) are still active.
-    _execute(
+    execute(
         "INSERT INTO agent_sessions (user_id, title, agent_name, is_active, started_at,"
         " last_activity_at, ended_at, message_count, tool_call_count, input_tokens,"
         " output_tokens, total_tokens, total_cost, metadata)"
@@ -216,7 +161,7 @@ def test_a_users_active_sessions_use_idx_agent_sessions_user_active():
         " CROSS JOIN LATERAL (SELECT now() - g * interval '29 minutes' AS started) AS s",
         [users, USERS],
     )
-    _analyze("agent_sessions")
+    analyze("agent_sessions")
     assert_uses(
         "idx_agent_sessions_user_active",
         "SELECT * FROM agent_sessions WHERE user_id = %s AND is_active = true"
@@ -228,7 +173,7 @@ def test_a_users_active_sessions_use_idx_agent_sessions_user_active():
 def test_quotas_approaching_their_limit_use_idx_quotas_approaching_limit():
     users = _seed_users(5000)
     # One quota per user; most well below 80 %, one in a hundred at 90 %.
-    _execute(
+    execute(
         "INSERT INTO user_quotas (user_id, tokens_limit, tokens_used, cost_limit, cost_used,"
         " period_start, period_end, updated_at)"
         " SELECT u.id, 1000000,"
@@ -238,8 +183,8 @@ def test_quotas_approaching_their_limit_use_idx_quotas_approaching_limit():
         " FROM unnest(%s::bigint[]) WITH ORDINALITY AS u (id, n)",
         [users],
     )
-    _analyze("user_quotas")
-    (above,) = _fetchall("SELECT count(*) FROM user_quotas WHERE usage_ratio >= 0.8")[0]
+    analyze("user_quotas")
+    (above,) = fetchall("SELECT count(*) FROM user_quotas WHERE usage_ratio >= 0.8")[0]
     assert above == 50
     assert_uses(
         "idx_quotas_approaching_limit",
@@ -251,7 +196,7 @@ def test_quotas_approaching_their_limit_use_idx_quotas_approaching_limit():
 def _seed_access_tokens() -> None:
     users = _seed_users(USERS)
     # 10,000 tokens; one in two hundred has expired.
-    _execute(
+    execute(
         "INSERT INTO access_tokens (user_id, name, token_hash, prefix, scopes, created_at,"
         " expires_at)"
         " SELECT (%s::bigint[])[1 + g %% %s], 'token ' || g,"
@@ -263,7 +208,7 @@ def _seed_access_tokens() -> None:
         "                     AS created) AS t",
         [users, USERS],
     )
-    _analyze("access_tokens")
+    analyze("access_tokens")
 
 
 def test_token_validation_uses_idx_access_tokens_token_hash():
@@ -286,7 +231,7 @@ def _seed_daily_usage() -> None:
     """Two years of the daily roll-up: 2,000 users, each active one day in 80 (18,250 rows)."""
     users = _seed_users(2000)
     catalog = _catalog()
-    _execute(
+    execute(
         "INSERT INTO ai_usage_daily (user_id, usage_date, provider_id, model_id, request_count,"
         " success_count, error_count, input_tokens, output_tokens, cached_input_tokens,"
         " reasoning_tokens, total_tokens, cost, latency_ms_sum, latency_count, updated_at)"
@@ -330,14 +275,14 @@ def _last_week():
 )
 def test_daily_rollup_reports_use_their_covering_index(index, query):
     _seed_daily_usage()
-    _execute("VACUUM (ANALYZE) ai_usage_daily")
+    execute("VACUUM (ANALYZE) ai_usage_daily")
     assert_uses(index, query, [_last_week()])
 
 
 def test_the_biggest_spenders_of_a_month_use_idx_ai_usage_monthly_cost():
     users = _seed_users(500)
     # 36 months for each of 500 users: 18,000 rows.
-    _execute(
+    execute(
         "INSERT INTO ai_usage_monthly (user_id, year, month, request_count, success_count,"
         " error_count, input_tokens, output_tokens, cached_input_tokens, reasoning_tokens,"
         " total_tokens, cost, latency_ms_sum, latency_count, updated_at)"
@@ -347,7 +292,7 @@ def test_the_biggest_spenders_of_a_month_use_idx_ai_usage_monthly_cost():
         " CROSS JOIN unnest(%s::bigint[]) WITH ORDINALITY AS u (id, n)",
         [users],
     )
-    _analyze("ai_usage_monthly")
+    analyze("ai_usage_monthly")
     assert_uses(
         "idx_ai_usage_monthly_cost",
         "SELECT user_id, cost FROM ai_usage_monthly WHERE year = %s AND month = %s"
@@ -360,7 +305,7 @@ def _seed_audit_logs() -> list[int]:
     """20,000 events of 199 users over ~55 days: mostly info, 1 in 20 a failed sign-in,
     1 in 50 a warning and 1 in 500 critical."""
     users = _seed_users(USERS)
-    _execute(
+    execute(
         "INSERT INTO audit_logs (user_id, created_at, event_type, severity, user_agent,"
         " request_id, target_type, target_id, details)"
         " SELECT (%s::bigint[])[1 + g %% %s], now() - g * interval '4 minutes',"
@@ -371,7 +316,7 @@ def _seed_audit_logs() -> list[int]:
         " FROM generate_series(1, 20000) AS g",
         [users, USERS],
     )
-    _analyze("audit_logs")
+    analyze("audit_logs")
     return users
 
 
@@ -385,7 +330,7 @@ def test_the_lockout_check_uses_idx_audit_logs_failed_logins():
     users = _seed_audit_logs()
     target = users[20]
     # Someone is guessing this user's password right now.
-    _execute(
+    execute(
         "INSERT INTO audit_logs (user_id, created_at, event_type, severity, user_agent,"
         " request_id, target_type, target_id, details)"
         " SELECT %s, now() - g * interval '2 minutes', 'login_failed', 'info', 'curl/8.0',"
@@ -393,8 +338,8 @@ def test_the_lockout_check_uses_idx_audit_logs_failed_logins():
         " FROM generate_series(1, 4) AS g",
         [target],
     )
-    _analyze("audit_logs")
-    assert _fetchall(LOCKOUT_CHECK, [target]) == [(4,)]
+    analyze("audit_logs")
+    assert fetchall(LOCKOUT_CHECK, [target]) == [(4,)]
     assert_uses("idx_audit_logs_failed_logins", LOCKOUT_CHECK, [target])
 
 

@@ -1,0 +1,2 @@
+"""The project-level schema suite: what every app's tables, constraints and named indexes
+are in the database itself, tested around Django."""

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from accounts.audit import clean_text, request_user_agent
 from billing import checkout, errors, selectors, services, webhooks
+from witchcraft.platform import refusals
 from witchcraft.platform.me_pages import register_page, self_service
 
 logger = logging.getLogger(__name__)
@@ -182,8 +183,9 @@ def webhook(request, provider: str):
         event = webhooks.event_parse(payload)
         result = webhooks.event_apply(provider=provider, event=event)
     except webhooks.WebhookRefused as refused:
-        logger.warning("billing webhook from %s refused: %s", provider, refused.code)
-        return _refusal(refused.status, refused.code, refused.message)
+        logger.warning("billing webhook from %s refused: %s", provider, refused.reason)
+        status = refusals.refusal_answer(refused).view_status
+        return _refusal(status, refused.reason, refused.message)
     logger.info(
         "billing webhook %s %s %s: %s",
         provider,

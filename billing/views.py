@@ -108,21 +108,17 @@ def me_plan_change(request):
     form = PlanChangeForm(request.POST)
     if not form.is_valid():
         return _plan_page(request, error=errors.NOT_AN_UPGRADE, status=400)
-    slug = form.cleaned_data["tier"]
-    overview = selectors.plan_overview(user_id=request.user.pk)
-    target = next((t for t in overview.tiers if t.slug == slug), None)
     try:
-        if target is not None and target.action == selectors.UPGRADE:
-            url = services.plan_checkout_start(
-                user_id=request.user.pk,
-                email=request.user.email,
-                tier_slug=slug,
-                user_agent=request_user_agent(request),
-            )
-            return HttpResponseRedirect(url)
-        services.plan_schedule_change(user_id=request.user.pk, tier_slug=slug)
+        change = services.plan_change(
+            user_id=request.user.pk,
+            email=request.user.email,
+            tier_slug=form.cleaned_data["tier"],
+            user_agent=request_user_agent(request),
+        )
     except errors.PlanError as refused:
         return _plan_page(request, error=refused.message, status=400)
+    if change.checkout_url is not None:
+        return HttpResponseRedirect(change.checkout_url)
     plan = selectors.plan_overview(user_id=request.user.pk).current
     messages.success(
         request,

@@ -26,6 +26,7 @@ from accounts.models import (
     User,
     UserProfile,
 )
+from witchcraft.platform import refusals
 from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 # users is updatable by the runtime role column by column (accounts/sql/0002): the admin writes
@@ -312,9 +313,7 @@ class ServiceCredentialAdmin(admin.ModelAdmin):
                     user_agent=audit.request_user_agent(request),
                 )
             except service_credentials.ServiceCredentialError as refused:
-                form.add_error(
-                    refused.field if refused.field in form.fields else None, refused.message
-                )
+                refusals.form_add_refusal(form, refused)
             else:
                 # Rendered, not redirected: the raw value must not wait in a session or a cookie.
                 response = TemplateResponse(

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 
-from accounts import login, recovery, services, tokens, twofactor
+from accounts import login, registration, tokens, twofactor
 from accounts.bearer import own_token, scoped
 from accounts.models import AccessToken, User
 from accounts.scopes import ACCOUNT, ALL, TOKENS_MANAGE
@@ -95,52 +95,34 @@ def _limit(request, action: str) -> None:
         raise ApiError(429, "Too many attempts; wait and try again.", details={"retry_after": wait})
 
 
-TOKEN_REFUSAL_STATUS = {
-    "invalid": 422,
-    "forbidden": 403,
-    "conflict": 409,
-    "insufficient_scope": 403,
-}
-
-
 def _issue(
     user: User, *, name: str, scopes=(), ttl_days=None, parent=None, request
 ) -> IssuedTokenOut:
+    """Issue a token for ``user`` as that user (at sign-in no one is signed in yet); a refusal
+    (tokens.TokenError) is answered by the API's one handler."""
     with rls.user_context(user, ip=rls.client_ip(request)):
-        try:
-            issued = tokens.token_issue(
-                user_id=user.pk,
-                name=name,
-                scopes=scopes,
-                ttl_days=ttl_days,
-                parent=parent,
-                user_agent=request.headers.get("User-Agent", ""),
-            )
-        except tokens.TokenError as refused:
-            raise ApiError(
-                TOKEN_REFUSAL_STATUS.get(refused.code, 400),
-                refused.message,
-                code=refused.code if refused.code == tokens.INSUFFICIENT_SCOPE else None,
-                details={"field": refused.field, **(refused.details or {})},
-            ) from None
+        issued = tokens.token_issue(
+            user_id=user.pk,
+            name=name,
+            scopes=scopes,
+            ttl_days=ttl_days,
+            parent=parent,
+            user_agent=request.headers.get("User-Agent", ""),
+        )
     return IssuedTokenOut(token=issued.raw, token_info=TokenOut.model_validate(issued.token))
 
 
 @router.post("/auth/register", auth=None, response={202: NoticeOut}, summary="Create an account")
 def register(request, payload: RegisterIn):
-    """Answers the same whether or not the address already has an account."""
+    """Answers the same whether or not the address already has an account (its owner is mailed
+    that someone tried, as from the sign-up page)."""
     _limit(request, "register")
-    try:
-        user_id = services.user_register(
-            email=payload.email, password=payload.password, full_name=payload.full_name
-        )
-    except services.RegistrationError as refused:
-        if refused.message != services.EMAIL_TAKEN:
-            raise ApiError(
-                422, refused.message, details=[{"field": refused.field, "message": refused.message}]
-            ) from None
-    else:
-        recovery.verification_send(user_id=user_id, ip=rls.client_ip(request))
+    registration.registration_submit(
+        email=payload.email,
+        password=payload.password,
+        full_name=payload.full_name,
+        ip=rls.client_ip(request),
+    )
     return Status(202, {"message": CHECK_INBOX})
 
 

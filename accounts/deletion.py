@@ -39,14 +39,10 @@ ALREADY_DELETED = "This account is already deleted."
 
 class DeletionRefused(db_errors.Refused):
     """The deletion was refused and nothing was deleted; ``code`` says how to answer
-    (``db_errors.INVALID`` 400, ``FORBIDDEN`` 403, ``LOCKED`` 429), ``field`` names the input at
-    fault (or None)."""
+    (``db_errors.INVALID``, ``FORBIDDEN``, ``LOCKED``), ``field`` names the input at fault (or
+    None)."""
 
-    LOCKED = "locked"
-
-    def __init__(self, code: str, message: str, *, field: str | None = None):
-        super().__init__(code, message)
-        self.field = field
+    LOCKED = db_errors.LOCKED
 
 
 def _password_confirmed(*, user: User, password: str, ip: str, user_agent: str) -> None:

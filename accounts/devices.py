@@ -15,7 +15,7 @@ from django.db.models import CharField, Func
 
 from accounts import audit
 from accounts.models import UserSession
-from witchcraft.platform import rls
+from witchcraft.platform import db_errors, rls
 
 REF_LENGTH = 16
 REF_PATTERN = re.compile(rf"^[0-9a-f]{{{REF_LENGTH}}}$")
@@ -24,12 +24,9 @@ SESSION_IS_CURRENT = "This is the device you are using now: sign out instead."
 SESSION_NOT_FOUND = "That device is no longer signed in."
 
 
-class SessionError(Exception):
-    """A session could not be ended; ``message`` says why."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class SessionError(db_errors.Refused):
+    """A session could not be ended: ``code`` is ``not_found`` (no session of the user by that
+    reference) or ``conflict`` (it is the current one); ``message`` says why."""
 
 
 class SessionRef(Func):
@@ -54,9 +51,9 @@ def session_revoke(
     (including one of another user, which row-level security hides).
     """
     if not REF_PATTERN.match(ref or ""):
-        raise SessionError(SESSION_NOT_FOUND)
+        raise SessionError(db_errors.NOT_FOUND, SESSION_NOT_FOUND)
     if current_session_key and session_reference(current_session_key) == ref:
-        raise SessionError(SESSION_IS_CURRENT)
+        raise SessionError(db_errors.CONFLICT, SESSION_IS_CURRENT)
     sessions = UserSession.objects.alias(ref=SessionRef("session_key")).filter(
         user_id=user_id, ref=ref
     )
@@ -64,7 +61,7 @@ def session_revoke(
         sessions = sessions.exclude(session_key=current_session_key)
     ended = list(sessions.values("ip", "user_agent")[:2])
     if not ended:
-        raise SessionError(SESSION_NOT_FOUND)
+        raise SessionError(db_errors.NOT_FOUND, SESSION_NOT_FOUND)
     sessions.delete()
     audit.audit_event(
         audit.SESSION_REVOKED,

@@ -38,13 +38,13 @@ MAX_WRONG_ATTEMPTS = 5
 WRONG_ATTEMPTS_WINDOW = 15 * 60
 
 
-class PasswordChangeError(Exception):
-    """The change was refused; ``field`` names the input at fault (None: not an input's fault),
-    ``messages`` say why."""
+class PasswordChangeError(db_errors.Refused):
+    """The change was refused: ``code`` is ``invalid``, ``locked`` (too many wrong passwords) or
+    ``forbidden`` (the caller may not); ``field`` names the input at fault (None: not an
+    input's fault), ``messages`` say why (the validators may give several)."""
 
-    def __init__(self, field: str | None, *messages: str):
-        super().__init__(" ".join(messages))
-        self.field = field
+    def __init__(self, code: str, *messages: str, field: str | None = None):
+        super().__init__(code, " ".join(messages), field=field)
         self.messages = list(messages)
 
 
@@ -79,7 +79,7 @@ def password_change(
     """
     key = _attempts_key(user_id)
     if cache.get(key, 0) >= MAX_WRONG_ATTEMPTS:
-        raise PasswordChangeError("current_password", TOO_MANY_ATTEMPTS)
+        raise PasswordChangeError(db_errors.LOCKED, TOO_MANY_ATTEMPTS, field="current_password")
     with transaction.atomic():
         user = User.objects.get(pk=user_id)
         if not user.check_password(current_password):
@@ -88,9 +88,11 @@ def password_change(
                 cache.incr(key)
             except ValueError:  # expired between add and incr
                 cache.set(key, 1, timeout=WRONG_ATTEMPTS_WINDOW)
-            raise PasswordChangeError("current_password", CURRENT_PASSWORD_WRONG)
+            raise PasswordChangeError(
+                db_errors.INVALID, CURRENT_PASSWORD_WRONG, field="current_password"
+            )
         if new_password == current_password:
-            raise PasswordChangeError("new_password", PASSWORD_UNCHANGED)
+            raise PasswordChangeError(db_errors.INVALID, PASSWORD_UNCHANGED, field="new_password")
         user, _ended = password_set(
             user_id=user_id,
             new_password=new_password,
@@ -131,7 +133,9 @@ def password_set(
             try:
                 validate_password(new_password, user)
             except ValidationError as exc:
-                raise PasswordChangeError("new_password", *exc.messages) from None
+                raise PasswordChangeError(
+                    db_errors.INVALID, *exc.messages, field="new_password"
+                ) from None
             user.set_password(new_password)
         try:
             with transaction.atomic():  # a refusal leaves the outer transaction usable
@@ -139,7 +143,7 @@ def password_set(
                 reset_links = recovery.password_reset_links_end(user_id=user.pk)
         except DatabaseError as exc:
             if db_errors.sqlstate(exc) == db_errors.INSUFFICIENT_PRIVILEGE:
-                raise PasswordChangeError(None, NOT_ALLOWED) from None
+                raise PasswordChangeError(db_errors.FORBIDDEN, NOT_ALLOWED) from None
             raise
         if end_other_sessions:
             ended_sessions = devices.sessions_end(

@@ -49,10 +49,6 @@ NOT_STAFF = "Only an active staff member may issue or revoke service credentials
 class ServiceCredentialError(db_errors.Refused):
     """Issuing or revoking was refused; ``field`` names the input at fault (or None)."""
 
-    def __init__(self, code: str, message: str, *, field: str | None = None):
-        super().__init__(code, message)
-        self.field = field
-
 
 @dataclass(frozen=True)
 class IssuedCredential:

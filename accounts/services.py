@@ -3,9 +3,9 @@
 There is one way to make a user: :func:`user_create`, which calls ``create_user_with_profile``
 (the user, their profile, the quota and free subscription of the current month, and the
 ``user_created`` audit row, in one transaction). The sign-up page and the API
-(:func:`user_register`), the admin's "Add user", ``manage.py createsuperuser`` and the
-UserManager (:mod:`accounts.models`) all go through it; ``seed_demo`` calls the SQL function
-itself, set-wise (:mod:`witchcraft.demo.registration`).
+(:func:`user_register`, through accounts.registration), the admin's "Add user", ``manage.py
+createsuperuser`` and the UserManager (:mod:`accounts.models`) all go through it;
+``seed_demo`` calls the SQL function itself, set-wise (:mod:`witchcraft.demo.registration`).
 """
 
 from __future__ import annotations
@@ -28,13 +28,10 @@ EMAIL_INVALID = "Enter a valid email address."
 EMAIL_TAKEN = "An account with this email address already exists."
 
 
-class RegistrationError(Exception):
-    """Registration was refused; ``field`` names the input at fault."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
+class RegistrationError(db_errors.Refused):
+    """Registration was refused: ``code`` is ``invalid`` (a bad address or password),
+    ``conflict`` (the address is taken) or the staff flags' refusal; ``field`` names the input
+    at fault."""
 
 
 def _valid_email(email: str) -> str:
@@ -43,7 +40,7 @@ def _valid_email(email: str) -> str:
     try:
         validate_email(email)
     except ValidationError:
-        raise RegistrationError("email", EMAIL_INVALID) from None
+        raise RegistrationError(db_errors.INVALID, EMAIL_INVALID, field="email") from None
     return email
 
 
@@ -64,7 +61,8 @@ def user_create(
     ``staff_flag_changed``). ``actor``: the staff member who makes the account (the admin), the
     ``user_created`` row's actor (by default the new user themself, as at sign-up).
 
-    Raises RegistrationError (``email``; ``is_staff`` when the caller may not set the flags)
+    Raises RegistrationError (``email``: ``invalid``, or ``conflict`` when taken; ``is_staff``
+    when the caller may not set the flags)
     and writes nothing when refused.
     """
     email = _valid_email(email)
@@ -83,19 +81,20 @@ def user_create(
             if is_staff or is_superuser:
                 staff.user_set_staff(user_id=user_id, is_staff=is_staff, is_superuser=is_superuser)
     except staff.StaffFlagsRefused as refused:
-        raise RegistrationError("is_staff", refused.message) from None
+        raise RegistrationError(refused.code, refused.message, field="is_staff") from None
     except DatabaseError as exc:
         if db_errors.constraint_name(exc) == "users_email_key":
-            raise RegistrationError("email", EMAIL_TAKEN) from None
+            raise RegistrationError(db_errors.CONFLICT, EMAIL_TAKEN, field="email") from None
         if db_errors.sqlstate(exc) == db_errors.INVALID_PARAMETER:
-            raise RegistrationError("email", EMAIL_INVALID) from None
+            raise RegistrationError(db_errors.INVALID, EMAIL_INVALID, field="email") from None
         raise
     return user_id
 
 
 def user_register(*, email: str, password: str, full_name: str = "") -> int:
-    """Sign-up (the page and the API): validate and hash the password, then
-    :func:`user_create`; return the new user's id.
+    """Make a self-registered account: validate and hash the password, then :func:`user_create`;
+    return the new user's id. The sign-up flow of the page and the API around it (mails) is
+    :func:`accounts.registration.registration_submit`.
 
     Raises RegistrationError (``email`` or ``password``) and writes nothing when refused.
     """
@@ -105,5 +104,6 @@ def user_register(*, email: str, password: str, full_name: str = "") -> int:
         user = get_user_model()(email=email, full_name=full_name)
         validate_password(password, user)
     except ValidationError as exc:
-        raise RegistrationError("password", " ".join(exc.messages)) from None
+        message = " ".join(exc.messages)
+        raise RegistrationError(db_errors.INVALID, message, field="password") from None
     return user_create(email=email, password_hash=make_password(password), full_name=full_name)

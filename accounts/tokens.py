@@ -41,7 +41,7 @@ MAX_ACTIVE_TOKENS = 50
 MAX_TTL_DAYS = 30  # the ceiling of settings.ACCESS_TOKEN_MAX_TTL_DAYS (checked at start-up)
 NAME_MAX_LENGTH = 100
 # TokenError.code of a token asking for more than the token creating it holds (answered 403).
-INSUFFICIENT_SCOPE = "insufficient_scope"
+INSUFFICIENT_SCOPE = db_errors.INSUFFICIENT_SCOPE
 # Longer than any token we issue; anything longer is refused before hashing.
 RAW_MAX_LENGTH = 200
 
@@ -70,16 +70,17 @@ TOO_MANY_TOKENS = (
 
 
 class TokenError(db_errors.Refused):
-    """Issuing a token was refused. ``code`` says how to answer (``db_errors.INVALID`` 422,
-    ``FORBIDDEN`` 403, ``INSUFFICIENT_SCOPE`` 403, ``CONFLICT`` 409), ``field`` names the input
-    at fault (or None), ``details`` adds what the answer should carry (or None)."""
+    """Issuing a token was refused. ``code`` says how to answer (``db_errors.INVALID``,
+    ``FORBIDDEN``, ``INSUFFICIENT_SCOPE``, ``CONFLICT``), ``field`` names the input at fault (or
+    None), ``details`` adds what the answer should carry."""
 
     def __init__(
         self, code: str, message: str, *, field: str | None = None, details: dict | None = None
     ):
-        super().__init__(code, message)
-        self.field = field
-        self.details = details
+        super().__init__(code, message, field=field)
+        # Never None: the API has always answered a token refusal's field inside an object
+        # (``details.field``, null included) with what it adds, never as the list of fields.
+        self.details = {} if details is None else details
 
 
 def ttl_invalid() -> str:

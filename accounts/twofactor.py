@@ -34,7 +34,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import audit, login
 from accounts.models import User
-from witchcraft.platform import rls
+from witchcraft.platform import db_errors, rls
 
 # The pending sign-in (password right, second factor owed), kept in the session. The user id and
 # the next URL are written by accounts.views.auth.login_view.
@@ -64,12 +64,10 @@ STAFF_NEEDS_2FA = "Staff accounts need two-factor sign-in to open this page."
 CONFIRM_WITH_CODE = "Please confirm it is you with a code from your authenticator app."
 
 
-class TwoFactorRefused(Exception):
-    """A two-factor change that is not allowed; ``message`` is one of the constants above."""
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+class TwoFactorRefused(db_errors.Refused):
+    """A two-factor change that is not allowed: ``code`` is ``invalid`` (a wrong code, field
+    ``code``), ``conflict`` (two-factor sign-in is not in the state the change needs) or
+    ``forbidden`` (staff must keep it); ``message`` is one of the constants above."""
 
 
 # --- reads --------------------------------------------------------------------------------
@@ -152,10 +150,10 @@ def two_factor_enable(*, user, code: str, user_agent: str = "") -> tuple[TOTPDev
             .first()
         )
         if device is None or two_factor_enabled(user=user):
-            raise TwoFactorRefused(SETUP_CODE_INVALID)
+            raise TwoFactorRefused(db_errors.INVALID, SETUP_CODE_INVALID, field="code")
         verified = device.verify_token(_normalize(code))
     if not verified:  # raised after the block, which keeps the failure's throttling count
-        raise TwoFactorRefused(SETUP_CODE_INVALID)
+        raise TwoFactorRefused(db_errors.INVALID, SETUP_CODE_INVALID, field="code")
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     TOTPDevice.objects.filter(user=user, confirmed=False).delete()  # a second, unused one
@@ -173,7 +171,7 @@ def two_factor_disable(*, user, user_agent: str = "") -> None:
     """Remove the user's authenticator app and recovery codes. Staff cannot while
     ``STAFF_2FA_REQUIRED`` is on (TwoFactorRefused(STAFF_MUST_KEEP))."""
     if user.is_staff and settings.STAFF_2FA_REQUIRED:
-        raise TwoFactorRefused(STAFF_MUST_KEEP)
+        raise TwoFactorRefused(db_errors.FORBIDDEN, STAFF_MUST_KEEP)
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     audit.audit_event(audit.TWO_FACTOR_DISABLED, user_id=user.pk, user_agent=user_agent)
@@ -183,7 +181,7 @@ def recovery_codes_regenerate(*, user, user_agent: str = "") -> list[str]:
     """New recovery codes for a user with two-factor sign-in on (the old ones stop working);
     return them."""
     if not two_factor_enabled(user=user):
-        raise TwoFactorRefused(SETUP_CODE_INVALID)
+        raise TwoFactorRefused(db_errors.CONFLICT, SETUP_CODE_INVALID)
     codes = recovery_codes_replace(user=user)
     audit.audit_event(
         audit.RECOVERY_CODES_REPLACED,

@@ -3,7 +3,8 @@ feedback. The same services and selectors as the pages (agents.services, agents.
 
 Everything answers 404 for a session, message or tool call that is not the caller's (it is
 invisible to them: existence does not leak), 409 for a change the session's or call's state
-forbids, 422 naming the field for bad input; nothing is written then.
+forbids, 422 naming the field for bad input; nothing is written then. The services' refusals
+are answered by the API's one handler (witchcraft/api.py, witchcraft.platform.refusals).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from accounts.bearer import require_scope, scoped
 from agents import selectors, services
 from usage.schemas import REFUSED_FIELDS, ClientCost, ClientReservation
 from usage.services import UsageError
-from witchcraft.platform.api_errors import ApiError
 from witchcraft.platform.api_types import (
     MAX_TOKENS,
     Id,
@@ -39,7 +39,6 @@ from witchcraft.platform.api_types import (
 router = Router(tags=["agents"], auth=scoped(scopes.AGENTS))
 
 MAX_CONTENT = 100_000  # characters of a message
-STATUS_OF = {"invalid": 422, "not_found": 404, "forbidden": 403, "conflict": 409}
 
 Metadata = json_object(16_384, 32)
 Arguments = json_object(65_536, 32)
@@ -239,24 +238,20 @@ class SessionDetailOut(Schema):
 
 
 @contextmanager
-def _refusals() -> Iterator[None]:
-    """Answer the services' refusals: 404, 409 or 422, naming the field when there is one."""
+def _usage_fields() -> Iterator[None]:
+    """Name the field of a usage refusal (the API's one handler answers it): record_ai_usage
+    words its refusals to name the fault, which concerns the message's ``usage`` (its field
+    when the function names the column, as for the reservation)."""
     try:
         yield
-    except (services.AgentError, UsageError) as refused:
-        # record_ai_usage words its refusals to name the fault; they concern the usage (and
-        # name its field when it is the reservation).
-        field = getattr(refused, "field", "usage")
-        if isinstance(refused, UsageError) and refused.column:
-            field = f"usage.{refused.column}"
-        details = None if field is None else [{"field": field, "message": refused.message}]
-        raise ApiError(STATUS_OF.get(refused.code, 400), refused.message, details=details) from None
+    except UsageError as refused:
+        refused.field = f"usage.{refused.column}" if refused.column else "usage"
+        raise
 
 
 @router.post("/sessions", response={201: SessionOut}, summary="Start an agent session")
 def session_create(request, payload: SessionIn):
-    with _refusals():
-        session = services.session_create(user_id=request.user.pk, **payload.model_dump())
+    session = services.session_create(user_id=request.user.pk, **payload.model_dump())
     return Status(201, selectors.session_get(user_id=request.user.pk, session_id=session.pk))
 
 
@@ -268,10 +263,9 @@ def session_list(
     cursor: str | None = Query(None, max_length=200, description="`next_cursor` of a page"),
 ):
     """Most recent activity first. Keyset pages: follow `next_cursor` until it is null."""
-    with _refusals():
-        return selectors.sessions_page(
-            user_id=request.user.pk, active=active, limit=limit, cursor=cursor
-        )
+    return selectors.sessions_page(
+        user_id=request.user.pk, active=active, limit=limit, cursor=cursor
+    )
 
 
 @router.get(
@@ -301,7 +295,7 @@ def message_add(request, session_id: int, payload: MessageIn):
     if payload.usage is not None:
         require_scope(request, scopes.USAGE_RECORD)
         usage = services.MessageUsage(**payload.usage.model_dump(exclude=REFUSED_FIELDS))
-    with _refusals():
+    with _usage_fields():
         message, created = services.message_add(
             user_id=request.user.pk, session_id=session_id, usage=usage, **data
         )
@@ -316,10 +310,9 @@ def message_add(request, session_id: int, payload: MessageIn):
 )
 def tool_call_start(request, session_id: int, payload: ToolCallIn):
     """An ended session takes no tool calls (409)."""
-    with _refusals():
-        call = services.tool_call_start(
-            user_id=request.user.pk, session_id=session_id, **payload.model_dump()
-        )
+    call = services.tool_call_start(
+        user_id=request.user.pk, session_id=session_id, **payload.model_dump()
+    )
     return Status(201, call)
 
 
@@ -331,10 +324,9 @@ def tool_call_start(request, session_id: int, payload: ToolCallIn):
 def tool_call_finish(request, session_id: int, call_id: int, payload: ToolCallUpdateIn):
     """Finishing (success, error, cancelled) sets `completed_at` and `duration_ms` (since the
     call was started) on the server. A finished call never changes again (409)."""
-    with _refusals():
-        return services.tool_call_finish(
-            user_id=request.user.pk, session_id=session_id, call_id=call_id, **payload.model_dump()
-        )
+    return services.tool_call_finish(
+        user_id=request.user.pk, session_id=session_id, call_id=call_id, **payload.model_dump()
+    )
 
 
 @router.post(
@@ -345,10 +337,9 @@ def tool_call_finish(request, session_id: int, call_id: int, payload: ToolCallUp
 def feedback_give(request, session_id: int, payload: FeedbackIn):
     """One feedback per message (and one for the session as a whole, without `message_id`):
     giving it again replaces it (200). Ended sessions take feedback too."""
-    with _refusals():
-        feedback, created = services.feedback_give(
-            user_id=request.user.pk, session_id=session_id, **payload.model_dump()
-        )
+    feedback, created = services.feedback_give(
+        user_id=request.user.pk, session_id=session_id, **payload.model_dump()
+    )
     return Status(201 if created else 200, feedback)
 
 

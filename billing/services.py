@@ -198,3 +198,27 @@ def plan_checkout_start(*, user_id: int, email: str, tier_slug: str, user_agent:
         user_agent=user_agent,
     )
     return checkout.checkout_url(link=link, user_id=user_id, email=email)
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """What :func:`plan_change` did: an upgrade answers the provider's ``checkout_url``, where
+    the user pays (the plan changes when the provider confirms); a downgrade or cancellation is
+    scheduled for the period's end on ``subscription_id``."""
+
+    checkout_url: str | None = None
+    subscription_id: int | None = None
+
+
+def plan_change(*, user_id: int, email: str, tier_slug: str, user_agent: str = "") -> PlanChange:
+    """The user's own plan change (``/me/plan/``), the one flow: to a dearer public tier it
+    starts the provider's checkout (:func:`plan_checkout_start`, audited), to any other it
+    schedules the change (:func:`plan_schedule_change`). Raises PlanError as they do."""
+    plan = selectors.plan_overview(user_id=user_id)
+    target = next((t for t in plan.tiers if t.slug == tier_slug), None)
+    if target is not None and target.action == selectors.UPGRADE:
+        url = plan_checkout_start(
+            user_id=user_id, email=email, tier_slug=tier_slug, user_agent=user_agent
+        )
+        return PlanChange(checkout_url=url)
+    return PlanChange(subscription_id=plan_schedule_change(user_id=user_id, tier_slug=tier_slug))

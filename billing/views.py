@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from accounts.audit import clean_text, request_user_agent
 from billing import checkout, errors, selectors, services, webhooks
+from witchcraft.platform import refusals
 from witchcraft.platform.me_pages import register_page, self_service
 
 logger = logging.getLogger(__name__)
@@ -107,21 +108,17 @@ def me_plan_change(request):
     form = PlanChangeForm(request.POST)
     if not form.is_valid():
         return _plan_page(request, error=errors.NOT_AN_UPGRADE, status=400)
-    slug = form.cleaned_data["tier"]
-    overview = selectors.plan_overview(user_id=request.user.pk)
-    target = next((t for t in overview.tiers if t.slug == slug), None)
     try:
-        if target is not None and target.action == selectors.UPGRADE:
-            url = services.plan_checkout_start(
-                user_id=request.user.pk,
-                email=request.user.email,
-                tier_slug=slug,
-                user_agent=request_user_agent(request),
-            )
-            return HttpResponseRedirect(url)
-        services.plan_schedule_change(user_id=request.user.pk, tier_slug=slug)
+        change = services.plan_change(
+            user_id=request.user.pk,
+            email=request.user.email,
+            tier_slug=form.cleaned_data["tier"],
+            user_agent=request_user_agent(request),
+        )
     except errors.PlanError as refused:
         return _plan_page(request, error=refused.message, status=400)
+    if change.checkout_url is not None:
+        return HttpResponseRedirect(change.checkout_url)
     plan = selectors.plan_overview(user_id=request.user.pk).current
     messages.success(
         request,
@@ -182,8 +179,9 @@ def webhook(request, provider: str):
         event = webhooks.event_parse(payload)
         result = webhooks.event_apply(provider=provider, event=event)
     except webhooks.WebhookRefused as refused:
-        logger.warning("billing webhook from %s refused: %s", provider, refused.code)
-        return _refusal(refused.status, refused.code, refused.message)
+        logger.warning("billing webhook from %s refused: %s", provider, refused.reason)
+        status = refusals.refusal_answer(refused).view_status
+        return _refusal(status, refused.reason, refused.message)
     logger.info(
         "billing webhook %s %s %s: %s",
         provider,

@@ -31,7 +31,7 @@ MAX_DEPTH = 32
 APPLIED = "applied"
 DUPLICATE = "duplicate"
 
-# Refusals: (HTTP status, code, message).
+# Refusals (WebhookRefused.message).
 NO_SIGNATURE = "The request carries no valid signature header."
 BAD_SIGNATURE = "The signature does not match the body."
 STALE = "The signature's timestamp is outside the tolerance."
@@ -40,14 +40,22 @@ NOT_KNOWN_YET = "The event names a subscription not known yet: retry later."
 TOO_LARGE = "The body is too large."
 
 
-class WebhookRefused(Exception):
-    """The delivery was refused: answer ``status`` with ``code`` and ``message``."""
+class WebhookRefused(db_errors.Refused):
+    """The delivery was refused: ``code`` is ``invalid`` (a bad signature or body) or
+    ``conflict`` (retry later), ``reason`` the error code the provider is answered (its logs
+    show it), ``field`` the part of the delivery at fault (the signature header, the body)."""
 
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+    def __init__(self, code: str, message: str, *, reason: str, field: str | None = None):
+        super().__init__(code, message, field=field)
+        self.reason = reason
+
+
+def _bad_signature(message: str, reason: str = "bad_signature") -> WebhookRefused:
+    return WebhookRefused(db_errors.INVALID, message, reason=reason, field=SIGNATURE_HEADER)
+
+
+def _not_an_event(message: str = NOT_JSON) -> WebhookRefused:
+    return WebhookRefused(db_errors.INVALID, message, reason="invalid", field="body")
 
 
 def clock() -> float:
@@ -67,7 +75,8 @@ def signature_header(*, payload: bytes, secret: str, timestamp: int) -> str:
 def verify_signature(
     *, payload: bytes, header: str, secret: str, tolerance: int, now: float | None = None
 ) -> int:
-    """Check ``header`` against ``payload``; return its timestamp. Raises WebhookRefused (400)."""
+    """Check ``header`` against ``payload``; return its timestamp. Raises WebhookRefused
+    (invalid)."""
     timestamp: int | None = None
     signatures: list[str] = []
     for part in header.split(","):
@@ -77,14 +86,14 @@ def verify_signature(
         elif key == "v1" and value:
             signatures.append(value)
     if timestamp is None or not signatures or not secret:
-        raise WebhookRefused(400, "bad_signature", NO_SIGNATURE)
+        raise _bad_signature(NO_SIGNATURE)
     if abs((clock() if now is None else now) - timestamp) > tolerance:
-        raise WebhookRefused(400, "stale_signature", STALE)
+        raise _bad_signature(STALE, reason="stale_signature")
     expected = hmac.new(
         secret.encode(), str(timestamp).encode() + b"." + payload, hashlib.sha256
     ).hexdigest()
     if not any(hmac.compare_digest(expected, candidate) for candidate in signatures):
-        raise WebhookRefused(400, "bad_signature", BAD_SIGNATURE)
+        raise _bad_signature(BAD_SIGNATURE)
     return timestamp
 
 
@@ -97,7 +106,8 @@ class Event:
 
 
 def event_parse(payload: bytes) -> Event:
-    """Read the event out of a verified body. Raises WebhookRefused (400) for anything else."""
+    """Read the event out of a verified body. Raises WebhookRefused (invalid) for anything
+    else."""
     try:
         data = json.loads(payload)
         event = Event(
@@ -109,7 +119,7 @@ def event_parse(payload: bytes) -> Event:
         # Text PostgreSQL can store: no NUL, no lone surrogate (json.loads makes both).
         storable_json(data, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH)
     except (ValueError, KeyError, TypeError, OverflowError, OSError):
-        raise WebhookRefused(400, "invalid", NOT_JSON) from None
+        raise _not_an_event() from None
     if not (
         isinstance(event.id, str)
         and 0 < len(event.id) <= 255
@@ -117,7 +127,7 @@ def event_parse(payload: bytes) -> Event:
         and 0 < len(event.type) <= 100
         and isinstance(event.object, dict)
     ):
-        raise WebhookRefused(400, "invalid", NOT_JSON)
+        raise _not_an_event()
     return event
 
 
@@ -129,7 +139,7 @@ class EventResult:
 
 
 def event_apply(*, provider: str, event: Event) -> EventResult:
-    """Apply ``event`` in the service context, once. Raises WebhookRefused (409) when it names
+    """Apply ``event`` in the service context, once. Raises WebhookRefused (conflict) when it names
     a subscription whose checkout has not arrived yet (the provider retries); nothing is
     written then."""
     try:
@@ -143,9 +153,9 @@ def event_apply(*, provider: str, event: Event) -> EventResult:
             result = EventResult(*cursor.fetchone())
     except DatabaseError as exc:
         if db_errors.sqlstate(exc) == db_errors.NO_DATA_FOUND:
-            raise WebhookRefused(409, "retry", NOT_KNOWN_YET) from None
+            raise WebhookRefused(db_errors.CONFLICT, NOT_KNOWN_YET, reason="retry") from None
         if db_errors.sqlstate(exc) in (db_errors.INVALID_PARAMETER, db_errors.CHECK_VIOLATION):
-            raise WebhookRefused(400, "invalid", db_errors.message(exc)) from None
+            raise _not_an_event(db_errors.message(exc)) from None
         raise
     if result.outcome == APPLIED and result.user_id is not None:
         # The plan may have changed: its rate limit is cached for a minute.

@@ -32,29 +32,26 @@ from usage.schemas import (
     UsageIn,
     UsageOut,
 )
+from witchcraft.platform import db_errors, refusals
 from witchcraft.platform.api_errors import ApiError
 
 router = Router(tags=["usage"])
 
-# How a refused record is answered: HTTP status (POST /usage) and error code (both endpoints).
-REFUSAL_STATUS = {
-    services.REFUSED_INVALID: 422,
-    services.REFUSED_NOT_FOUND: 404,
-    services.REFUSED_CONFLICT: 409,
-}
-REFUSAL_CODE = {
-    services.REFUSED_INVALID: "validation_error",
-    services.REFUSED_NOT_FOUND: "not_found",
-    services.REFUSED_CONFLICT: "conflict",
-}
 RANGE_BACKWARDS = "`from` must not be after `to`."
 RANGE_TOO_LONG = f"At most {selectors.MAX_DAILY_DAYS} days at once."
 UNKNOWN_MODEL = "No model of the catalog has this name."
 
 
+def _answer(result: services.RecordResult) -> refusals.Answer:
+    """How a refused record is answered: its status (POST /usage) and error code (both
+    endpoints). record_ai_usage_batch words its refusals in the vocabulary of db_errors; a code
+    it might add outside it is a bad record, as it always was."""
+    return refusals.ANSWERS.get(result.error_code, refusals.ANSWERS[db_errors.INVALID])
+
+
 def _error(result: services.RecordResult) -> dict[str, Any]:
     return {
-        "code": REFUSAL_CODE.get(result.error_code, "validation_error"),
+        "code": _answer(result).api_code,
         "message": result.error_message,
         "field": result.error_field,
     }
@@ -81,7 +78,7 @@ def usage_create(request, payload: UsageIn):
     refused)."""
     (result,) = services.usage_record_batch(user_id=request.user.pk, records=[payload.as_record()])
     if result.status == services.REFUSED:
-        status = REFUSAL_STATUS.get(result.error_code, 422)
+        status = _answer(result).api_status
         error = _error(result)
         details: Any = [{"field": error["field"], "message": error["message"]}]
         if status == 409:

@@ -24,18 +24,10 @@ from ninja.openapi.schema import OpenAPISchema
 from accounts import scopes
 from accounts.bearer import InsufficientScope, ScopedBearer, undeclared
 from billing.throttle import TierRateThrottle
-from witchcraft.platform import db_errors, outage
+from witchcraft.platform import db_errors, outage, refusals
 from witchcraft.platform.api_errors import CODES
 
 logger = logging.getLogger(__name__)
-
-REFUSAL_STATUS = {
-    db_errors.INVALID: 422,
-    db_errors.FORBIDDEN: 403,
-    db_errors.NOT_FOUND: 404,
-    db_errors.CONFLICT: 409,
-}
-
 
 SECURITY_SCHEME = "bearerAuth"
 
@@ -206,7 +198,15 @@ def _http_error(request, exc: HttpError):
 
 @api.exception_handler(db_errors.Refused)
 def _refused(request, exc: db_errors.Refused):
-    return error_response(request, REFUSAL_STATUS.get(exc.code, 400), exc.message)
+    """Every refusal of every app: the endpoints let them propagate to here."""
+    answer = refusals.refusal_answer(exc)
+    return error_response(
+        request,
+        answer.api_status,
+        exc.message,
+        code=answer.api_code,
+        details=refusals.refusal_details(exc),
+    )
 
 
 @api.exception_handler(Http404)

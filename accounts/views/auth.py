@@ -10,10 +10,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import audit, login, recovery, services, twofactor
+from accounts import audit, login, recovery, registration, services, twofactor
 from accounts.forms import EmailForm, LoginForm, NewPasswordForm, RegisterForm
-from witchcraft.platform import rls
-from witchcraft.platform.mail import mail_send, site_url
+from witchcraft.platform import refusals, rls
 from witchcraft.platform.ratelimit import rate_limited
 
 # The same words whether or not the address has an account (no enumeration).
@@ -34,39 +33,22 @@ def _safe_next(request, fallback: str) -> str:
     return fallback
 
 
-def _mail_already_registered(email: str) -> None:
-    mail_send(
-        to=email,
-        subject="Someone tried to create an account with your address",
-        template="already_registered",
-        context={
-            "login_link": site_url(reverse("accounts:login")),
-            "reset_link": site_url(reverse("accounts:password_reset")),
-        },
-    )
-
-
 @require_http_methods(["GET", "POST"])
 @rate_limited("register")
 def register(request):
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            user_id = services.user_register(
+            registration.registration_submit(
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password"],
                 full_name=form.cleaned_data["full_name"],
+                ip=rls.client_ip(request),
             )
         except services.RegistrationError as refused:
-            if refused.message != services.EMAIL_TAKEN:
-                form.add_error(refused.field, refused.message)
-                return render(request, "accounts/register.html", {"form": form})
-            # Taken: tell the owner by mail, answer exactly as for a new account (and as fast:
-            # the mail is queued after commit and rendered by the worker, like the new
-            # account's).
-            _mail_already_registered(form.cleaned_data["email"])
-        else:
-            recovery.verification_send(user_id=user_id, ip=rls.client_ip(request))
+            refusals.form_add_refusal(form, refused)
+            return render(request, "accounts/register.html", {"form": form})
+        # The same answer whether or not the address was taken (no enumeration).
         return render(request, "accounts/check_inbox.html", {"message": CHECK_INBOX})
     return render(request, "accounts/register.html", {"form": form})
 

@@ -8,15 +8,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import audit, deletion
 from accounts.forms import AccountDeleteForm
-from witchcraft.platform import db_errors, rls
+from witchcraft.platform import refusals, rls
 from witchcraft.platform.me_pages import impersonating, self_service
-
-# How a refused deletion answers.
-_REFUSAL_STATUS = {
-    db_errors.INVALID: 400,
-    db_errors.FORBIDDEN: 403,
-    deletion.DeletionRefused.LOCKED: 429,
-}
 
 
 def _delete_page(request, *, form=None, status: int = 200):
@@ -53,8 +46,8 @@ def delete_page(request):
             user_agent=audit.request_user_agent(request),
         )
     except deletion.DeletionRefused as refused:
-        form.add_error(refused.field, refused.message)
-        return _delete_page(request, form=form, status=_REFUSAL_STATUS.get(refused.code, 400))
+        refusals.form_add_refusal(form, refused)
+        return _delete_page(request, form=form, status=refusals.refusal_answer(refused).view_status)
     logout(request)
     request.me_nav = []  # signed out: no account pages to offer
     return render(request, "me/delete.html", {"deleted": True})

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 from accounts import devices, passwords, selectors, tokens
 from accounts import scopes as vocabulary
 from accounts.forms import days_field, scope_choices
+from witchcraft.platform import refusals
 from witchcraft.platform.me_pages import register_page, self_service
 
 register_page("accounts:security", "Security")
@@ -197,8 +198,7 @@ def password_change(request):
                 revoke_tokens=form.cleaned_data["revoke_tokens"],
             )
         except passwords.PasswordChangeError as refused:
-            for message in refused.messages:
-                form.add_error(refused.field, message)
+            refusals.form_add_refusal(form, refused)
         else:
             devices.session_renew(request, user)
             done = [PASSWORD_CHANGED]
@@ -256,7 +256,7 @@ def token_create(request):
                 user_agent=_user_agent(request),
             )
         except tokens.TokenError as refused:
-            form.add_error(refused.field if refused.field in form.fields else None, refused.message)
+            refusals.form_add_refusal(form, refused)
         else:
             # Rendered, not redirected: the raw token must not wait in a session or a cookie.
             return _tokens_page(request, issued=issued)

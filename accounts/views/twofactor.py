@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import login, twofactor
+from witchcraft.platform import refusals
 from witchcraft.platform.ratelimit import rate_limited
 
 PENDING_EXPIRED = "That sign-in took too long. Please sign in again."
@@ -177,7 +178,7 @@ def two_factor_setup(request):
                 user=request.user, code=form.cleaned_data["code"], user_agent=_user_agent(request)
             )
         except twofactor.TwoFactorRefused as refused:
-            form.add_error("code", refused.message)
+            refusals.form_add_refusal(form, refused)
         else:
             django_otp.login(request, device)  # this session has just passed a code
             return _recovery_codes_page(request, codes, next_url)

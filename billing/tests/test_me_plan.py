@@ -288,3 +288,46 @@ def test_the_past_due_warning_names_the_end_of_the_grace(client, member):
     assert 'id="past-due"' in body
     sub = _current(member)
     assert sub.current_period_end + timedelta(days=7) > timezone.now()
+
+
+# --- one flow: the page and services.plan_change ------------------------------------------------
+
+
+def _scheduled(user) -> tuple:
+    event = AuditLog.objects.get(user=user, event_type="subscription_change_scheduled")
+    current = _current(user)
+    return event.details["from"], event.details["to"], current.tier.slug, current.scheduled_tier_id
+
+
+def _checkout(url: str, user) -> tuple:
+    target = urlsplit(url)
+    query = parse_qs(target.query)
+    assert query["client_reference_id"] == [str(user.pk)]
+    assert query["prefilled_email"] == [user.email]
+    started = AuditLog.objects.get(user=user, event_type=services.CHECKOUT_STARTED)
+    return f"{target.scheme}://{target.netloc}{target.path}", started.details
+
+
+def test_a_plan_change_from_the_page_and_through_the_flow_does_the_same(
+    client, member, payments_on
+):
+    """No endpoint changes a plan (yet): the flow is called as one would call it."""
+    other = _member("other@example.com")
+
+    # An upgrade starts the provider's checkout, audited, and changes nothing yet.
+    page = client.post(CHANGE, {"tier": "pro"})
+    with transaction.atomic(), rls.user_context(other):
+        change = services.plan_change(user_id=other.pk, email=other.email, tier_slug="pro")
+    assert page.status_code == 302 and change.subscription_id is None
+    assert _checkout(page["Location"], member) == _checkout(change.checkout_url, other)
+    assert _current(member).tier.slug == _current(other).tier.slug == "free"
+
+    # A downgrade is scheduled for the period's end, audited by the database.
+    for user in (member, other):
+        _on_tier(user, "team")
+    client.post(CHANGE, {"tier": "pro"})
+    with transaction.atomic(), rls.user_context(other):
+        change = services.plan_change(user_id=other.pk, email=other.email, tier_slug="pro")
+    assert change.checkout_url is None and change.subscription_id == _current(other).pk
+    assert _scheduled(member) == _scheduled(other)
+    assert _scheduled(other)[:3] == ("team", "pro", "team")

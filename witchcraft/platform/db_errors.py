@@ -39,23 +39,32 @@ def message(exc: BaseException) -> str:
 
 NUMERIC_OUT_OF_RANGE = "22003"
 
-# Refused.code: how a page or the API answers.
-INVALID = "invalid"  # 400
-FORBIDDEN = "forbidden"  # 403
-NOT_FOUND = "not_found"  # 404
-CONFLICT = "conflict"  # 409
+# Refused.code, the one vocabulary of refusals: how a page or the API answers is in one table,
+# witchcraft.platform.refusals.ANSWERS.
+INVALID = "invalid"  # the input is wrong
+FORBIDDEN = "forbidden"  # the caller may not
+NOT_FOUND = "not_found"  # nothing of the caller's by that id
+CONFLICT = "conflict"  # the thing is in another state
+LOCKED = "locked"  # too many attempts: wait and try again
+INSUFFICIENT_SCOPE = "insufficient_scope"  # a token asks for more than the token creating it has
+CODES = (INVALID, FORBIDDEN, NOT_FOUND, CONFLICT, LOCKED, INSUFFICIENT_SCOPE)
 
 
 class Refused(Exception):
-    """A SQL function refused the call; ``code`` says how to answer, ``message`` why, and
-    ``column`` the input at fault when the function named it (RAISE ... USING COLUMN)."""
+    """A refused call, from a SQL function or a domain's own check: ``code`` (one of CODES)
+    says how to answer, ``message`` why (``messages`` when there are several), ``field`` the
+    input at fault (or None), and ``column`` the column a SQL function named (RAISE ... USING
+    COLUMN). ``details``: what an API answer adds (see refusals.refusal_details), or None."""
 
     column: str | None = None
+    details: dict | None = None
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, field: str | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.messages = [message]
+        self.field = field
 
 
 def refusal(

@@ -306,14 +306,6 @@ OTHER_PURPOSES = {
         ("witchcraft.selfservice.export.writer", "_usage_daily"),
     },
 }
-# Readers inside usage/dashboard_selectors.py, being split into a package by another change at
-# the same time: after the merge they read the selectors above (open_alerts: alerts_open();
-# _filtered_daily's tier filter: Exists(subscriptions_current(user_id=OuterRef("user_id"))...)).
-# These keys name the module as it is today, so the split makes this test fail until they move.
-PENDING = {
-    "current subscription": {("usage.dashboard_selectors", "_filtered_daily")},
-    "unresolved alerts": {("usage.dashboard_selectors", "open_alerts")},
-}
 _CURRENT_SQL = re.compile(r"status\s+IN\s*\(\s*'trialing',\s*'active',\s*'past_due'\s*\)", re.I)
 
 
@@ -388,10 +380,7 @@ def test_each_domain_fact_has_one_orm_reader():
         for name, path in _project_modules().items()
         if ".migrations." not in f".{name}."
     }
-    expected = {
-        fact: ONE_READER[fact] | OTHER_PURPOSES[fact] | PENDING.get(fact, set())
-        for fact in ONE_READER
-    }
+    expected = {fact: ONE_READER[fact] | OTHER_PURPOSES[fact] for fact in ONE_READER}
     assert _fact_readers(sources) == expected
 
 

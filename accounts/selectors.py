@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts import audit, devices
 from accounts.emails import normalize_email
-from accounts.models import AccessToken, AuditLog, UserSession
+from accounts.models import AccessToken, AuditLog, User, UserSession
 
 
 def security_events(*, user_id: int, limit: int = 20) -> list[dict]:
@@ -90,6 +90,7 @@ def audit_trail(
     *,
     event_type: str = "",
     severity: str = "",
+    user_id: int | None = None,
     user_email: str = "",
     actor_email: str = "",
     ip: str | None = None,
@@ -105,6 +106,8 @@ def audit_trail(
         rows = rows.filter(event_type=event_type)
     if severity:
         rows = rows.filter(severity=severity)
+    if user_id is not None:
+        rows = rows.filter(user_id=user_id)
     if user_email:
         rows = rows.filter(user__email=normalize_email(user_email))
     if actor_email:
@@ -137,3 +140,20 @@ def failed_login_spikes(*, since: datetime, until: datetime, limit: int = 100) -
         .filter(failures__gt=FAILED_LOGIN_SPIKE_PER_MINUTE)
         .order_by("-minute")[:limit]
     )
+
+
+# --- Staff dashboard: users named in a search ----------------------------------------------
+
+
+def user_brief(*, user_id: int | None = None, email: str = "") -> User | None:
+    """The user with this id (when given), else with this email address, with only ``id``
+    and ``email`` loaded; None when there is no such user."""
+    users = (
+        User.objects.filter(pk=user_id) if user_id is not None else User.objects.filter(email=email)
+    )
+    return users.only("id", "email").first()
+
+
+def user_emails(*, user_ids: set[int]) -> dict[int, str]:
+    """The email address of each of these users that exists: ``{id: email}``."""
+    return dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))

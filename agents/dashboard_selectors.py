@@ -143,6 +143,31 @@ def session_transcript(*, session_id: int, page: int = 1) -> Transcript:
     )
 
 
+def sessions_recent_for_user(*, user_id: int, limit: int) -> list[dict]:
+    """The user's latest sessions, newest first (``agent_sessions_user_started``): each
+    ``id, title, agent_name, model`` (the model's display name, "" without one) ``, is_active,
+    started_at, last_activity_at, message_count, total_tokens, total_cost``."""
+    rows = list(
+        AgentSession.objects.filter(user_id=user_id)
+        .order_by("-started_at", "-id")
+        .values(
+            "id",
+            "title",
+            "agent_name",
+            "model__display_name",
+            "is_active",
+            "started_at",
+            "last_activity_at",
+            "message_count",
+            "total_tokens",
+            "total_cost",
+        )[:limit]
+    )
+    for row in rows:
+        row["model"] = row.pop("model__display_name") or ""
+    return rows
+
+
 def model_choices() -> list[tuple[int, str]]:
     """The models that sessions may name, for the filter (the catalog is small)."""
     from usage.models import AIModel

@@ -2,9 +2,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 
 from accounts import audit
-from billing import errors, services
+from billing import errors, selectors, services
 from billing.models import (
-    CURRENT_STATUSES,
     PaymentHistory,
     QuotaReservation,
     SubscriptionTier,
@@ -43,11 +42,7 @@ def _move_to_tier_action(slug: str, name: str):
         user_agent = audit.request_user_agent(request)
         changed = 0
         for user_id in set(queryset.values_list("user_id", flat=True)):
-            before_ids = set(
-                UserSubscription.objects.filter(
-                    user_id=user_id, status__in=CURRENT_STATUSES
-                ).values_list("pk", flat=True)
-            )
+            before = selectors.subscription_current(user_id=user_id)
             try:
                 new_id = services.subscription_change_tier(
                     user_id=user_id, tier_slug=slug, user_agent=user_agent
@@ -55,7 +50,7 @@ def _move_to_tier_action(slug: str, name: str):
             except errors.QuotaError as refused:
                 modeladmin.message_user(request, refused.message, messages.ERROR)
                 return
-            changed += new_id not in before_ids
+            changed += before is None or new_id != before.pk
         modeladmin.message_user(request, f"{changed} user(s) moved to {name}.", messages.SUCCESS)
 
     move_to_tier.__name__ = f"move_to_{slug}"

@@ -9,9 +9,10 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from accounts.emails import normalize_email
+from accounts.models import User
 from billing.errors import refusals
 from billing.models import (
     CURRENT_STATUSES,
@@ -103,15 +104,8 @@ def _requests_per_minute_shared(*, user_id: int) -> int:
     cached = cache.get(key)
     if cached is not None:
         return cached
-    rpm = (
-        SubscriptionTier.objects.filter(
-            id__in=UserSubscription.objects.filter(
-                user_id=user_id, status__in=CURRENT_STATUSES
-            ).values("tier_id")
-        )
-        .values_list("requests_per_minute", flat=True)
-        .first()
-    )
+    current = subscription_current(user_id=user_id)
+    rpm = current.tier.requests_per_minute if current is not None else None
     if rpm is None:
         rpm = (
             SubscriptionTier.objects.filter(slug="free")
@@ -121,6 +115,25 @@ def _requests_per_minute_shared(*, user_id: int) -> int:
         )
     cache.set(key, rpm, timeout=60)
     return rpm
+
+
+# --- The user's current subscription ---------------------------------------------------------
+
+
+def subscriptions_current(*, user_id: int | OuterRef) -> QuerySet[UserSubscription]:
+    """The user's current subscription (trialing, active or past due) as a queryset of at most
+    one row: a partial unique index allows one current subscription per user.
+
+    The one ORM reader of that fact. ``user_id`` may be an ``OuterRef("user_id")``, so that a
+    list page reads every row's plan in its own query (``Subquery``, ``Exists``).
+    """
+    return UserSubscription.objects.filter(user_id=user_id, status__in=CURRENT_STATUSES)
+
+
+def subscription_current(*, user_id: int) -> UserSubscription | None:
+    """The user's current subscription with its tier and scheduled tier loaded (one query);
+    None without one (the user is on the free plan)."""
+    return subscriptions_current(user_id=user_id).select_related("tier", "scheduled_tier").first()
 
 
 @dataclass(frozen=True)
@@ -169,18 +182,31 @@ def public_tiers() -> list[PublicTier]:
     return list(public_tiers_snapshot.get())
 
 
+def tiers_all() -> QuerySet[SubscriptionTier]:
+    """Every tier, public or not, active or not, by sort order then name: a queryset for a
+    form's choice of tier."""
+    return SubscriptionTier.objects.order_by("sort_order", "name")
+
+
 # --- Staff dashboard: quotas near or over their limit, and the quota alerts ---------------
 
 APPROACHING_RATIO = Decimal("0.8")
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
+# An alert is resolved once its quota was reset, else acknowledged once staff saw it, else
+# open. Unresolved (open or acknowledged): what the user still sees on their pages.
+UNRESOLVED = "unresolved"
+_ALERT_FILTERS = {
+    "open": Q(resolved_at__isnull=True, acknowledged_at__isnull=True),
+    "acknowledged": Q(resolved_at__isnull=True, acknowledged_at__isnull=False),
+    "resolved": Q(resolved_at__isnull=False),
+    UNRESOLVED: Q(resolved_at__isnull=True),
+}
 
 
 def _current_tier_name():
     """A subquery: the name of the user's current plan (None without one)."""
     return Subquery(
-        UserSubscription.objects.filter(user_id=OuterRef("user_id"), status__in=CURRENT_STATUSES)
-        .order_by()
-        .values("tier__name")[:1]
+        subscriptions_current(user_id=OuterRef("user_id")).order_by().values("tier__name")[:1]
     )
 
 
@@ -215,32 +241,39 @@ def quota_of(*, email: str):
     )
 
 
-def usage_alerts(*, status: str = ""):
-    """Quota alerts, newest first, optionally only ``open`` (neither acknowledged nor resolved),
-    ``acknowledged`` (not resolved) or ``resolved``; ``user`` and ``acknowledged_by`` loaded."""
-    alerts = UsageAlert.objects.select_related("user", "acknowledged_by").order_by(
-        "-triggered_at", "-id"
-    )
-    if status == "open":
-        alerts = alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=True)
-    elif status == "acknowledged":
-        alerts = alerts.filter(resolved_at__isnull=True, acknowledged_at__isnull=False)
-    elif status == "resolved":
-        alerts = alerts.filter(resolved_at__isnull=False)
+def usage_alerts(*, status: str = "", user_id: int | None = None):
+    """Quota alerts, newest first: a queryset for a paginator, the one ORM reader of alerts.
+
+    Every user's alerts with ``user`` and ``acknowledged_by`` loaded (the staff lists show
+    both), or only ``user_id``'s (``usage_alerts_user``; who they are is known). ``status``
+    keeps one state: ``open``, ``acknowledged``, ``resolved`` (ALERT_STATUSES) or
+    ``unresolved``; anything else keeps every alert.
+    """
+    alerts = UsageAlert.objects.order_by("-triggered_at", "-id")
+    if user_id is None:
+        alerts = alerts.select_related("user", "acknowledged_by")
+    else:
+        alerts = alerts.filter(user_id=user_id)
+    if status in _ALERT_FILTERS:
+        alerts = alerts.filter(_ALERT_FILTERS[status])
     return alerts
 
 
+def alerts_open(*, user_id: int | None = None, limit: int = 10) -> list[UsageAlert]:
+    """The newest unresolved quota alerts, at most ``limit`` (``usage_alerts_open``): every
+    user's with their users loaded, or only ``user_id``'s."""
+    return list(usage_alerts(status=UNRESOLVED, user_id=user_id)[:limit])
+
+
+def alert_state(alert: UsageAlert) -> str:
+    """``resolved``, ``acknowledged`` or ``open``: the alert's state as ``usage_alerts``
+    filters it."""
+    if alert.resolved_at:
+        return "resolved"
+    return "acknowledged" if alert.acknowledged_at else "open"
+
+
 # --- The user's own pages -------------------------------------------------------------------
-
-
-def open_alerts_for_user(*, user_id: int, limit: int = 10) -> list[UsageAlert]:
-    """The user's unresolved quota alerts, newest first (at most ``limit``)."""
-    return list(
-        UsageAlert.objects.filter(user_id=user_id, resolved_at__isnull=True).order_by(
-            "-triggered_at", "-id"
-        )[:limit]
-    )
-
 
 # What a public tier is to the viewer (PlanTier.action).
 CURRENT = "current"
@@ -299,11 +332,7 @@ def plan_overview(*, user_id: int) -> PlanOverview:
     period's end). Two queries."""
     from billing import checkout
 
-    subscription = (
-        UserSubscription.objects.filter(user_id=user_id, status__in=CURRENT_STATUSES)
-        .select_related("tier", "scheduled_tier")
-        .first()
-    )
+    subscription = subscription_current(user_id=user_id)
     current = None
     if subscription is not None:
         tier = subscription.tier
@@ -356,3 +385,10 @@ def plan_overview(*, user_id: int) -> PlanOverview:
 def payments_for_user(*, user_id: int):
     """The user's payments, newest first: a queryset of PaymentHistory for a paginator."""
     return PaymentHistory.objects.filter(user_id=user_id).order_by("-created_at", "-id")
+
+
+def user_with_quota(*, user_id: int) -> User | None:
+    """The user with their profile and quota loaded (one query, for the staff's user page);
+    None for an unknown id. Here rather than in accounts: the quota is billing's, and billing
+    may join the accounts' rows below it."""
+    return User.objects.select_related("profile", "quota").filter(pk=user_id).first()

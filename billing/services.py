@@ -127,25 +127,19 @@ def subscription_change_tier(*, user_id: int, tier_slug: str, user_agent: str = 
     Audited (``tier_changed``). Raises QuotaError: invalid (unknown tier), forbidden (not staff).
     """
     with staff_refusals(), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT s.id, t.slug FROM user_subscriptions s JOIN subscription_tiers t"
-            " ON t.id = s.tier_id WHERE s.user_id = %s"
-            " AND s.status IN ('trialing', 'active', 'past_due')",
-            [user_id],
-        )
-        before = cursor.fetchone()
+        before = selectors.subscription_current(user_id=user_id)
         cursor.execute(
             "SELECT change_user_tier(p_user_id => %s::bigint, p_tier_slug => %s)",
             [user_id, tier_slug],
         )
         subscription_id = cursor.fetchone()[0]
-        if before is None or before[0] != subscription_id:
+        if before is None or before.pk != subscription_id:
             audit.audit_event(
                 TIER_CHANGED,
                 user_id=user_id,
                 target_type="user_subscription",
                 target_id=subscription_id,
-                details={"from": before[1] if before else None, "to": tier_slug},
+                details={"from": before.tier.slug if before else None, "to": tier_slug},
                 user_agent=user_agent,
             )
     return subscription_id

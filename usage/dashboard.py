@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
 
-from billing.models import SubscriptionTier
+from billing import selectors as billing_selectors
 from usage import dashboard_selectors as selectors
 from usage.models import AIModel, AIProvider
 from witchcraft.platform.csv_export import csv_cell
@@ -49,7 +49,7 @@ def overview(request):
         if popular
         else None,
         "top_users": selectors.top_users_by_cost(year=today.year, month=today.month),
-        "alerts": selectors.open_alerts(),
+        "alerts": billing_selectors.alerts_open(),
         "security_events": selectors.security_events(since=datetime.now(UTC) - timedelta(hours=24)),
     }
     return render(request, "dashboard/overview.html", context)
@@ -67,7 +67,7 @@ class UsageFilterForm(forms.Form):
         empty_label="All models",
     )
     tier = forms.ModelChoiceField(
-        SubscriptionTier.objects.order_by("sort_order", "name"),
+        billing_selectors.tiers_all(),
         required=False,
         empty_label="All tiers",
     )

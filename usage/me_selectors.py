@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
-from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
-from usage.selectors import MAX_DAILY_DAYS, MonthlyUsage, usage_monthly_for_user
+from usage.models import AIModel, AIProvider, AIUsageMonthly
+from usage.selectors import MonthlyUsage, usage_daily_rows, usage_monthly_for_user
 
 # --- The user's own usage: /me/usage/ and the sums of /me/ -------------------------------------
 # Every read names ``user_id`` although row-level security already limits the runtime role to
@@ -43,7 +43,7 @@ class UsageSum:
 def usage_today_and_month(*, user_id: int, today: date) -> tuple[UsageSum, UsageSum]:
     """The user's sums for the UTC day ``today`` (ai_usage_daily) and its month
     (ai_usage_monthly): one query each, both served by the roll-ups' user-first keys."""
-    day = AIUsageDaily.objects.filter(user_id=user_id, usage_date=today).aggregate(**_SUMS)
+    day = usage_daily_rows(user_id=user_id, date_from=today, date_to=today).aggregate(**_SUMS)
     month = AIUsageMonthly.objects.filter(
         user_id=user_id, year=today.year, month=today.month
     ).aggregate(**_SUMS)
@@ -81,23 +81,15 @@ class UsageReport:
     months: list[MonthlyUsage]  # the latest MONTHLY_HISTORY months, newest first
 
 
-def _check_range(date_from: date, date_to: date) -> None:
-    if date_to < date_from or (date_to - date_from).days >= MAX_DAILY_DAYS:
-        raise ValueError("the range must run forward over at most 366 days")
-
-
 def usage_by_day_for_user(*, user_id: int, date_from: date, date_to: date) -> list[DaySum]:
     """Every UTC day from ``date_from`` to ``date_to`` (inclusive), oldest first, with the
     user's usage summed in SQL over providers and models; days without usage are zeros.
 
     At most MAX_DAILY_DAYS days (ValueError otherwise).
     """
-    _check_range(date_from, date_to)
     sums = {
         row["usage_date"]: UsageSum.of(row)
-        for row in AIUsageDaily.objects.filter(
-            user_id=user_id, usage_date__gte=date_from, usage_date__lte=date_to
-        )
+        for row in usage_daily_rows(user_id=user_id, date_from=date_from, date_to=date_to)
         .values("usage_date")
         .annotate(**_SUMS)
         .order_by()
@@ -117,10 +109,7 @@ def usage_breakdown_for_user(
     in SQL, costliest first). Models and providers that left the catalog keep their rows,
     named RETIRED_MODEL / RETIRED_PROVIDER. At most MAX_DAILY_DAYS days (ValueError otherwise).
     """
-    _check_range(date_from, date_to)
-    rows = AIUsageDaily.objects.filter(
-        user_id=user_id, usage_date__gte=date_from, usage_date__lte=date_to
-    )
+    rows = usage_daily_rows(user_id=user_id, date_from=date_from, date_to=date_to)
     by_model = list(
         rows.values("model_id", "provider_id").annotate(**_SUMS).order_by("-cost", "model_id")
     )

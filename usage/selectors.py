@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet
 
 from usage.catalog import CatalogModel, catalog
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
@@ -116,6 +117,25 @@ def model_ids_named(*, name: str) -> list[int]:
     return list(AIModel.objects.filter(name=name).values_list("id", flat=True))
 
 
+def model_names() -> dict[int, str]:
+    """The name of every catalog model the caller can see: ``{id: name}``."""
+    return dict(AIModel.objects.values_list("pk", "name"))
+
+
+def usage_daily_rows(*, user_id: int, date_from: date, date_to: date) -> QuerySet[AIUsageDaily]:
+    """The user's ``ai_usage_daily`` rows from ``date_from`` to ``date_to`` (UTC days,
+    inclusive), served by its key (user, usage_date, ...): the one ORM reader of a user's daily
+    usage, which each page lists or sums its own way.
+
+    At most MAX_DAILY_DAYS days: ValueError for a longer range or one running backwards.
+    """
+    if date_to < date_from or (date_to - date_from).days >= MAX_DAILY_DAYS:
+        raise ValueError("the range must run forward over at most 366 days")
+    return AIUsageDaily.objects.filter(
+        user_id=user_id, usage_date__gte=date_from, usage_date__lte=date_to
+    )
+
+
 def usage_daily_for_user(
     *, user_id: int, date_from: date, date_to: date, model_ids: Sequence[int] | None = None
 ) -> list[DailyUsage]:
@@ -126,11 +146,7 @@ def usage_daily_for_user(
     Provider and model names come from the catalog the caller can see (None for a model that
     has left it: its rows stay).
     """
-    if date_to < date_from or (date_to - date_from).days >= MAX_DAILY_DAYS:
-        raise ValueError("the range must run forward over at most 366 days")
-    rows = AIUsageDaily.objects.filter(
-        user_id=user_id, usage_date__gte=date_from, usage_date__lte=date_to
-    )
+    rows = usage_daily_rows(user_id=user_id, date_from=date_from, date_to=date_to)
     if model_ids is not None:
         rows = rows.filter(model_id__in=model_ids)
     rows = list(
@@ -156,13 +172,15 @@ def usage_daily_for_user(
     ]
 
 
-def usage_monthly_for_user(*, user_id: int, limit: int = 24) -> list[MonthlyUsage]:
-    """Return the user's ``limit`` latest monthly roll-up rows, newest first."""
-    rows = (
-        AIUsageMonthly.objects.filter(user_id=user_id)
-        .order_by("-year", "-month")
-        .values("year", "month", *_TOTALS_FIELDS)[:limit]
-    )
+def usage_monthly_for_user(
+    *, user_id: int, limit: int = 24, since: date | None = None
+) -> list[MonthlyUsage]:
+    """Return the user's ``limit`` latest monthly roll-up rows, newest first; with ``since``,
+    only the months from ``since``'s on."""
+    rows = AIUsageMonthly.objects.filter(user_id=user_id)
+    if since is not None:
+        rows = rows.filter(Q(year__gt=since.year) | Q(year=since.year, month__gte=since.month))
+    rows = rows.order_by("-year", "-month").values("year", "month", *_TOTALS_FIELDS)[:limit]
     return [MonthlyUsage(year=r["year"], month=r["month"], totals=_totals(r)) for r in rows]
 
 

@@ -1,5 +1,5 @@
-"""The overview page's reads: the KPIs of today and the months, the month's biggest spenders,
-open quota alerts and recent security events."""
+"""The overview page's reads: the KPIs of today and the months, the month's biggest spenders
+and recent security events (its open quota alerts are billing's: ``billing.selectors``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from decimal import Decimal
 from django.db.models import Count, Q
 
 from accounts.models import AuditLog
-from billing.models import UsageAlert
 from usage.dashboard_selectors.all_users import AllUsersDays
 from usage.dashboard_selectors.periods import previous_month
 from usage.dashboard_selectors.totals import _SUMS, Totals, _totals
@@ -82,15 +81,6 @@ def top_users_by_cost(*, year: int, month: int, limit: int = 10) -> list[UserCos
         )
         for row in rows
     ]
-
-
-def open_alerts(*, limit: int = 10) -> list[UsageAlert]:
-    """The newest unresolved quota alerts (``usage_alerts_open``), with their users."""
-    return list(
-        UsageAlert.objects.filter(resolved_at__isnull=True)
-        .select_related("user")
-        .order_by("-triggered_at", "-id")[:limit]
-    )
 
 
 def security_events(*, since: datetime, limit: int = 10) -> list[AuditLog]:

@@ -9,7 +9,7 @@ from datetime import date
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 
-from billing.models import CURRENT_STATUSES, UserSubscription
+from billing.selectors import subscriptions_current
 from usage.dashboard_selectors.all_users import AllUsersDays, all_users_days
 from usage.dashboard_selectors.totals import _SUMS, Totals, _summed, _totals
 from usage.models import AIUsageDaily, AIUsageMonthly
@@ -41,11 +41,7 @@ def _filtered_daily(flt: UsageFilter) -> QuerySet[AIUsageDaily]:
         rows = rows.filter(user__email=flt.user_email.strip().lower())
     if flt.tier_id:
         rows = rows.filter(
-            Exists(
-                UserSubscription.objects.filter(
-                    user_id=OuterRef("user_id"), status__in=CURRENT_STATUSES, tier_id=flt.tier_id
-                )
-            )
+            Exists(subscriptions_current(user_id=OuterRef("user_id")).filter(tier_id=flt.tier_id))
         )
     return rows
 

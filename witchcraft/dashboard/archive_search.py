@@ -14,9 +14,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from accounts import archive as audit_archive
-from accounts.models import User
+from accounts import selectors as account_selectors
 from usage import archive as usage_archive
-from usage.models import AIModel
+from usage import selectors as usage_selectors
 from witchcraft.platform.form_fields import Email, Moment
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
@@ -44,15 +44,15 @@ class ArchiveSearchForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
-    def clean_user(self) -> User | None:
+    def clean_user(self):
+        """The user named (only ``id`` and ``email`` loaded), or None when none is."""
         value = self.cleaned_data["user"].strip()
         if not value:
             return None
         if value.isdigit():  # an id (a bigint has at most 19 digits)
-            users = User.objects.filter(pk=int(value)) if len(value) < 19 else User.objects.none()
+            user = account_selectors.user_brief(user_id=int(value)) if len(value) < 19 else None
         else:  # an address, checked as one first (nothing PostgreSQL cannot take gets there)
-            users = User.objects.filter(email=Email().clean(value))
-        user = users.only("id", "email").first()
+            user = account_selectors.user_brief(email=Email().clean(value))
         if user is None:
             raise forms.ValidationError(NO_SUCH_USER)
         return user
@@ -109,8 +109,8 @@ def archive_search(request):
         )
         user_ids = {row["user_id"] for row in audit["rows"] + usage["rows"]}
         user_ids |= {row["actor_id"] for row in audit["rows"]}
-        emails = dict(User.objects.filter(pk__in=user_ids - {None}).values_list("pk", "email"))
-        models = dict(AIModel.objects.values_list("pk", "name"))
+        emails = account_selectors.user_emails(user_ids=user_ids - {None})
+        models = usage_selectors.model_names()
         for row in audit["rows"]:
             row["user_email"] = emails.get(row["user_id"], "")
             row["by_other"] = row["actor_id"] is not None and row["actor_id"] != row["user_id"]

@@ -1,8 +1,9 @@
 """Reads for the staff dashboard's user page (``/dashboard/users/<id>/``): plain data.
 
-Every read goes through the user's own indexed rows (the roll-ups ``ai_usage_daily`` and
-``ai_usage_monthly`` by their keys, sessions, payments, alerts and audit events by user) and
-every list is bounded; ``ai_usage_requests`` is never read.
+Composed from each domain's selectors (the roof names no domain's models). Every read goes
+through the user's own indexed rows (the roll-ups ``ai_usage_daily`` and ``ai_usage_monthly``
+by their keys, sessions, payments, alerts and audit events by user) and every list is bounded;
+``ai_usage_requests`` is never read.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, Sum
-
-from accounts.models import AuditLog, User
-from agents.models import AgentSession
-from billing.models import CURRENT_STATUSES, PaymentHistory, UsageAlert, UserSubscription
+from accounts import selectors as account_selectors
+from agents import dashboard_selectors as agent_selectors
+from billing import selectors as billing_selectors
 from usage.dashboard_selectors import Series
-from usage.models import AIUsageDaily, AIUsageMonthly
+from usage.me_selectors import usage_by_day_for_user
+from usage.selectors import usage_monthly_for_user
 
 CHART_DAYS = 30
 HISTORY_MONTHS = 12
@@ -77,13 +77,8 @@ class UserSummary:
     quota: Quota | None
 
 
-def user_with_profile(*, user_id: int) -> User | None:
-    """The user with their profile and quota (one query); None for an unknown id."""
-    return User.objects.select_related("profile", "quota").filter(pk=user_id).first()
-
-
-def user_summary(*, user: User) -> UserSummary:
-    """The header, profile and quota of a user read by ``user_with_profile``."""
+def user_summary(*, user) -> UserSummary:
+    """The header, profile and quota of a user read by ``billing.selectors.user_with_quota``."""
     profile = getattr(user, "profile", None)
     quota = getattr(user, "quota", None)
     return UserSummary(
@@ -126,12 +121,7 @@ class Plan:
 
 def current_plan(*, user_id: int) -> Plan | None:
     """The user's current subscription (at most one is current); None without one."""
-    sub = (
-        UserSubscription.objects.filter(user_id=user_id, status__in=CURRENT_STATUSES)
-        .select_related("tier")
-        .order_by("-created_at")
-        .first()
-    )
+    sub = billing_selectors.subscription_current(user_id=user_id)
     if sub is None:
         return None
     return Plan(
@@ -156,17 +146,10 @@ def daily_usage(*, user_id: int, end: date, days: int = CHART_DAYS) -> DailyUsag
     """Tokens and cost per UTC day over ``days`` days ending ``end`` (days without usage as
     0), from ``ai_usage_daily`` through its key (user, usage_date, ...)."""
     start = end - timedelta(days=days - 1)
-    rows = (
-        AIUsageDaily.objects.filter(user_id=user_id, usage_date__range=(start, end))
-        .values("usage_date")
-        .annotate(tokens=Sum("total_tokens"), cost=Sum("cost"))
-        .order_by()
-    )
-    by_day = {row["usage_date"]: row for row in rows}
-    all_days = [start + timedelta(days=offset) for offset in range(days)]
-    labels = [day.isoformat() for day in all_days]
-    tokens = [by_day[day]["tokens"] if day in by_day else 0 for day in all_days]
-    costs = [by_day[day]["cost"] if day in by_day else Decimal(0) for day in all_days]
+    by_day = usage_by_day_for_user(user_id=user_id, date_from=start, date_to=end)
+    labels = [day.day.isoformat() for day in by_day]
+    tokens = [day.usage.tokens for day in by_day]
+    costs = [day.usage.cost for day in by_day]
     return DailyUsage(
         tokens=Series(labels, {"Tokens": tokens}),
         cost=Series(labels, {"Cost": [float(cost) for cost in costs]}),
@@ -194,21 +177,17 @@ def monthly_history(*, user_id: int, today: date, months: int = HISTORY_MONTHS) 
     (its key: user, year, month), newest first; months without usage are left out."""
     index = today.year * 12 + today.month - 1 - (months - 1)
     first_year, first_month = divmod(index, 12)
-    first_month += 1
-    rows = (
-        AIUsageMonthly.objects.filter(user_id=user_id)
-        .filter(Q(year__gt=first_year) | Q(year=first_year, month__gte=first_month))
-        .order_by("-year", "-month")
-        .values("year", "month", "request_count", "error_count", "total_tokens", "cost")[:months]
+    rows = usage_monthly_for_user(
+        user_id=user_id, limit=months, since=date(first_year, first_month + 1, 1)
     )
     return [
         MonthUsage(
-            year=row["year"],
-            month=row["month"],
-            requests=row["request_count"],
-            errors=row["error_count"],
-            tokens=row["total_tokens"],
-            cost=row["cost"],
+            year=row.year,
+            month=row.month,
+            requests=row.totals.requests,
+            errors=row.totals.failures,
+            tokens=row.totals.total_tokens,
+            cost=row.totals.cost,
         )
         for row in rows
     ]
@@ -230,36 +209,9 @@ class SessionRow:
 
 def recent_sessions(*, user_id: int, limit: int = SESSIONS_SHOWN) -> list[SessionRow]:
     """The user's latest agent sessions (``agent_sessions_user_started``)."""
-    rows = (
-        AgentSession.objects.filter(user_id=user_id)
-        .order_by("-started_at", "-id")
-        .values(
-            "id",
-            "title",
-            "agent_name",
-            "model__display_name",
-            "is_active",
-            "started_at",
-            "last_activity_at",
-            "message_count",
-            "total_tokens",
-            "total_cost",
-        )[:limit]
-    )
     return [
-        SessionRow(
-            id=row["id"],
-            title=row["title"],
-            agent_name=row["agent_name"],
-            model=row["model__display_name"] or "",
-            is_active=row["is_active"],
-            started_at=row["started_at"],
-            last_activity_at=row["last_activity_at"],
-            message_count=row["message_count"],
-            total_tokens=row["total_tokens"],
-            total_cost=row["total_cost"],
-        )
-        for row in rows
+        SessionRow(**row)
+        for row in agent_selectors.sessions_recent_for_user(user_id=user_id, limit=limit)
     ]
 
 
@@ -275,7 +227,7 @@ class PaymentRow:
 
 def recent_payments(*, user_id: int, limit: int = PAYMENTS_SHOWN) -> list[PaymentRow]:
     """The user's latest payments (``payment_history_user``)."""
-    rows = PaymentHistory.objects.filter(user_id=user_id).order_by("-created_at", "-id")[:limit]
+    rows = billing_selectors.payments_for_user(user_id=user_id)[:limit]
     return [
         PaymentRow(
             created_at=row.created_at,
@@ -302,7 +254,7 @@ class AlertRow:
 
 def recent_alerts(*, user_id: int, limit: int = ALERTS_SHOWN) -> list[AlertRow]:
     """The user's latest quota alerts (``usage_alerts_user``)."""
-    rows = UsageAlert.objects.filter(user_id=user_id).order_by("-triggered_at", "-id")[:limit]
+    rows = billing_selectors.usage_alerts(user_id=user_id)[:limit]
     return [
         AlertRow(
             triggered_at=row.triggered_at,
@@ -311,11 +263,7 @@ def recent_alerts(*, user_id: int, limit: int = ALERTS_SHOWN) -> list[AlertRow]:
             threshold_percent=row.threshold_percent,
             value_at_trigger=row.value_at_trigger,
             limit_at_trigger=row.limit_at_trigger,
-            state="resolved"
-            if row.resolved_at
-            else "acknowledged"
-            if row.acknowledged_at
-            else "open",
+            state=billing_selectors.alert_state(row),
         )
         for row in rows
     ]
@@ -333,22 +281,18 @@ class AuditRow:
 def recent_audit(*, user_id: int, limit: int = AUDIT_SHOWN) -> list[AuditRow]:
     """The latest audit events about the user (the user foreign key's index), with who acted:
     "self", another user's email, or "system" when no one did."""
-    rows = (
-        AuditLog.objects.filter(user_id=user_id)
-        .order_by("-created_at", "-id")
-        .values("created_at", "event_type", "severity", "actor_id", "actor__email", "ip")[:limit]
-    )
+    rows = account_selectors.audit_trail(user_id=user_id)[:limit]
     return [
         AuditRow(
-            created_at=row["created_at"],
-            event_type=row["event_type"],
-            severity=row["severity"],
+            created_at=row.created_at,
+            event_type=row.event_type,
+            severity=row.severity,
             actor="system"
-            if row["actor_id"] is None
+            if row.actor_id is None
             else "self"
-            if row["actor_id"] == user_id
-            else row["actor__email"],
-            ip=row["ip"] or "",
+            if row.actor_id == user_id
+            else row.actor.email,
+            ip=row.ip or "",
         )
         for row in rows
     ]

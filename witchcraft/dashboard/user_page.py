@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from billing.selectors import user_with_quota
 from usage.dashboard_selectors import today_utc
 from witchcraft.dashboard import user360
 from witchcraft.platform.staff_pages import staff_required
@@ -16,7 +17,7 @@ from witchcraft.platform.staff_pages import staff_required
 @require_safe
 @never_cache
 def user_page(request, user_id: int):
-    user = user360.user_with_profile(user_id=user_id)
+    user = user_with_quota(user_id=user_id)
     if user is None:
         raise Http404
     today = today_utc()

@@ -9,9 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 from agents import selectors as agent_selectors
-from agents.models import AgentSession
 from billing import selectors as billing_selectors
-from billing.models import CURRENT_STATUSES, UsageAlert, UserSubscription
 from billing.selectors import QuotaRemaining
 from usage.me_selectors import UsageSum, usage_today_and_month
 
@@ -44,8 +42,9 @@ class Overview:
     cost_meter: QuotaMeter | None
     today: UsageSum  # the UTC day, from ai_usage_daily
     this_month: UsageSum  # the UTC month, from ai_usage_monthly
-    alerts: list[UsageAlert]  # open quota alerts, newest first
-    sessions: list[AgentSession]  # the latest agent sessions, newest activity first
+    # The domains' rows as their selectors return them (the roof names no domain's models):
+    alerts: list  # billing.selectors.alerts_open: unresolved quota alerts, newest first
+    sessions: list  # agents.selectors.sessions_page: the latest sessions, newest activity first
 
 
 FREE_PLAN_NAME = "Free"
@@ -53,11 +52,8 @@ FREE_PLAN_NAME = "Free"
 
 def current_plan_name(*, user_id: int) -> str:
     """The name of the user's current plan (a subscription in a current status), or "Free"."""
-    name = (
-        UserSubscription.objects.filter(user_id=user_id, status__in=CURRENT_STATUSES)
-        .values_list("tier__name", flat=True)
-        .first()
-    )
+    current = billing_selectors.subscription_current(user_id=user_id)
+    name = current.tier.name if current is not None else ""
     return name or FREE_PLAN_NAME
 
 
@@ -87,6 +83,6 @@ def me_overview(*, user_id: int, today: date) -> Overview:
         ),
         today=today_sum,
         this_month=month_sum,
-        alerts=billing_selectors.open_alerts_for_user(user_id=user_id),
+        alerts=billing_selectors.alerts_open(user_id=user_id),
         sessions=agent_selectors.sessions_page(user_id=user_id, limit=RECENT_SESSIONS).items,
     )

@@ -214,3 +214,204 @@ def test_modules_below_the_package_still_find_the_project_root():
     assert (embedded_db.BASE_DIR / "manage.py").is_file()
     assert serving.BASE_DIR == embedded_db.BASE_DIR == ROOT
     assert worker.MANAGE_PY == ROOT / "manage.py"
+
+
+# --- Pages compose the domains' selectors (issue 18, "reads owned by their domain") ----------
+
+PAGE_MODULES = ("views", "dashboard", "dashboard_reports")
+# The data export writes every table of the user row by row, as Django's dumpdata would: it
+# reads each domain's models by design and is no page composed from selectors.
+NOT_PAGES = ("witchcraft.selfservice.export",)
+
+
+def _is_page(module: str) -> bool:
+    """The roof's dashboard and self-service packages, and every app's views and dashboards."""
+    if any(module == other or module.startswith(other + ".") for other in NOT_PAGES):
+        return False
+    if module.startswith(("witchcraft.dashboard", "witchcraft.selfservice")):
+        return True
+    top, _, rest = module.partition(".")
+    return top in DOMAINS and rest.split(".")[0] in PAGE_MODULES
+
+
+def _pages_reading_models(graph: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for module, imported in sorted(graph.items()):
+        if not _is_page(module):
+            continue
+        own = module.split(".")[0]
+        for target in sorted(imported):
+            app, _, rest = target.partition(".")
+            if app in DOMAINS and app != own and rest.split(".")[0] == "models":
+                wrong.append(f"{module} imports {target}")
+    return wrong
+
+
+def test_no_page_imports_another_apps_models():
+    graph = _graph()
+    pages = {module for module in graph if _is_page(module)}
+    # The rule looks at the pages it means (it is not empty by a wrong name).
+    assert pages >= {
+        "witchcraft.dashboard.user360",
+        "witchcraft.dashboard.archive_search",
+        "witchcraft.selfservice.overview",
+        "accounts.views.privacy",
+        "accounts.dashboard",
+        "agents.views",
+        "billing.views",
+        "billing.dashboard",
+        "usage.dashboard",
+        "usage.dashboard_reports",
+    }
+    assert "usage.dashboard_selectors" not in pages
+    assert _pages_reading_models(graph) == []
+
+
+def test_the_page_rule_catches_a_page_importing_another_apps_models():
+    graph = {
+        "witchcraft.dashboard.user360": {"billing.models", "billing.selectors"},
+        "usage.dashboard": {"usage.models", "billing.models"},
+        "accounts.views.profile": {"accounts.models"},
+        "usage.dashboard_selectors": {"billing.models"},  # a selector, not a page
+        "witchcraft.selfservice.export.writer": {"usage.models"},
+    }
+    assert _pages_reading_models(graph) == [
+        "usage.dashboard imports billing.models",
+        "witchcraft.dashboard.user360 imports billing.models",
+    ]
+
+
+# Each fact's one ORM reader: (module, top-level name) where the fact's filter is written.
+ONE_READER = {
+    "current subscription": {("billing.selectors", "subscriptions_current")},
+    "unresolved alerts": {("billing.selectors", "_ALERT_FILTERS")},
+    "daily usage of a user": {("usage.selectors", "usage_daily_rows")},
+}
+# Where the same filter is written for another purpose.
+OTHER_PURPOSES = {
+    "current subscription": {
+        # The partial unique index: at most one current subscription per user.
+        ("billing.models.plans", "UserSubscription"),
+        # The demo writes its users' quota alerts in set-based SQL over a batch of users.
+        ("witchcraft.demo.rollups", "ALERTS"),
+    },
+    "unresolved alerts": {
+        # The partial indexes of open alerts and of alerts not mailed yet.
+        ("billing.models.quotas", "UsageAlert"),
+        # The mail job's queue: it locks the unmailed alerts and marks them notified.
+        ("billing.alerts", "alerts_notify"),
+    },
+    "daily usage of a user": {
+        # The data export writes every daily row the user has (see NOT_PAGES).
+        ("witchcraft.selfservice.export.writer", "_usage_daily"),
+    },
+}
+_CURRENT_SQL = re.compile(r"status\s+IN\s*\(\s*'trialing',\s*'active',\s*'past_due'\s*\)", re.I)
+
+
+def _is_current_statuses(node: ast.expr) -> bool:
+    """``CURRENT_STATUSES`` (by any import), or the three current statuses spelled out."""
+    if isinstance(node, ast.Name | ast.Attribute):
+        return (node.id if isinstance(node, ast.Name) else node.attr) == "CURRENT_STATUSES"
+    if isinstance(node, ast.Tuple | ast.List):
+        values = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+        return values == {"trialing", "active", "past_due"}
+    return False
+
+
+def _on_daily_rows(call: ast.Call) -> bool:
+    """``AIUsageDaily.objects.filter(user...=...)`` (or get/exclude): one user's daily rows."""
+    func = call.func
+    return (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("filter", "get", "exclude")
+        and isinstance(func.value, ast.Attribute)
+        and func.value.attr == "objects"
+        and isinstance(func.value.value, ast.Name)
+        and func.value.value.id == "AIUsageDaily"
+        and any(k.arg and k.arg.split("__")[0] in ("user", "user_id") for k in call.keywords)
+    )
+
+
+def _facts_in(node: ast.AST) -> set[str]:
+    found = set()
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Call):
+            for keyword in inner.keywords:
+                if keyword.arg == "status__in" and _is_current_statuses(keyword.value):
+                    found.add("current subscription")
+                if keyword.arg == "resolved_at__isnull":
+                    found.add("unresolved alerts")
+            if _on_daily_rows(inner):
+                found.add("daily usage of a user")
+        elif (
+            isinstance(inner, ast.Constant)
+            and isinstance(inner.value, str)
+            and _CURRENT_SQL.search(inner.value)
+        ):
+            found.add("current subscription")
+    return found
+
+
+def _fact_readers(sources: dict[str, str]) -> dict[str, set[tuple[str, str]]]:
+    """For each fact, the (module, top-level name) pairs of ``sources`` that write its filter."""
+    readers: dict[str, set[tuple[str, str]]] = {fact: set() for fact in ONE_READER}
+    for module, source in sources.items():
+        for top in ast.parse(source).body:
+            if isinstance(top, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                name = top.name
+            elif isinstance(top, ast.Assign | ast.AnnAssign):
+                targets = top.targets if isinstance(top, ast.Assign) else [top.target]
+                name = ",".join(t.id for t in targets if isinstance(t, ast.Name))
+            else:
+                name = "<module>"
+            for fact in _facts_in(top):
+                readers[fact].add((module, name))
+    return readers
+
+
+def test_each_domain_fact_has_one_orm_reader():
+    """The current subscription, the unresolved alerts and a user's daily usage are each
+    filtered in one selector of their domain; every page and job reads them through it."""
+    # Migrations are left out: they install the SQL functions (the database's own rules) and
+    # never change once shipped.
+    sources = {
+        name: path.read_text()
+        for name, path in _project_modules().items()
+        if ".migrations." not in f".{name}."
+    }
+    expected = {fact: ONE_READER[fact] | OTHER_PURPOSES[fact] for fact in ONE_READER}
+    assert _fact_readers(sources) == expected
+
+
+def test_the_fact_rule_finds_a_second_reader():
+    sources = {
+        "billing.views": (
+            "from billing.models import CURRENT_STATUSES, UserSubscription\n"
+            "def page(user_id):\n"
+            "    return UserSubscription.objects.filter(\n"
+            "        user_id=user_id, status__in=CURRENT_STATUSES).first()\n"
+        ),
+        "usage.views": (
+            "def alerts(user_id):\n"
+            "    return UsageAlert.objects.filter(user_id=user_id, resolved_at__isnull=True)\n"
+            "def days(user_id, since):\n"
+            "    return AIUsageDaily.objects.filter(user=user_id, usage_date__gte=since)\n"
+            "def every_day(since):\n"
+            "    return AIUsageDaily.objects.filter(usage_date__gte=since)\n"
+        ),
+        "accounts.views": (
+            "SQL = \"SELECT 1 FROM user_subscriptions WHERE status IN ('trialing', 'active',"
+            " 'past_due')\"\n"
+            "PLAN = Q(status__in=('past_due', 'trialing', 'active'))\n"
+        ),
+    }
+    assert _fact_readers(sources) == {
+        "current subscription": {
+            ("billing.views", "page"),
+            ("accounts.views", "SQL"),
+            ("accounts.views", "PLAN"),
+        },
+        "unresolved alerts": {("usage.views", "alerts")},
+        "daily usage of a user": {("usage.views", "days")},
+    }

@@ -7,19 +7,15 @@ from decimal import Decimal
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404
+from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from accounts.audit import audit_event
-from billing import selectors
-from billing.models import UsageAlert
+from billing import selectors, services
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
-ALERT_ACKNOWLEDGED = "alert_acknowledged"
 PER_PAGE = 50
 
 dashboard_page("dashboard:quotas", "Quotas")
@@ -96,20 +92,11 @@ def quotas(request):
 @require_POST
 def alert_acknowledge(request, alert_id: int):
     """Mark a quota alert as seen by this staff member (once), and audit it."""
-    alert = get_object_or_404(UsageAlert, pk=alert_id)
-    if alert.acknowledged_at is not None:
-        messages.info(request, "That alert was already acknowledged.")
-    else:
-        with transaction.atomic():
-            UsageAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
-                acknowledged_at=timezone.now(), acknowledged_by=request.user
-            )
-            audit_event(
-                ALERT_ACKNOWLEDGED,
-                user_id=alert.user_id,
-                target_type="usage_alert",
-                target_id=alert.pk,
-                details={"alert_type": alert.alert_type, "metric": alert.metric},
-            )
+    acknowledged = services.alert_acknowledge(alert_id=alert_id, staff_id=request.user.pk)
+    if acknowledged is None:
+        raise Http404
+    if acknowledged:
         messages.success(request, "Alert acknowledged.")
+    else:
+        messages.info(request, "That alert was already acknowledged.")
     return redirect(reverse("dashboard:quotas") + "#alerts")

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts import audit
 from billing import alerts, checkout, selectors
@@ -26,6 +27,7 @@ from billing.errors import (
     refusals,
     staff_refusals,
 )
+from billing.models import UsageAlert
 from witchcraft.platform import rls
 
 # Why a reservation was refused (QuotaDecision.reason).
@@ -216,3 +218,31 @@ def plan_change(*, user_id: int, email: str, tier_slug: str, user_agent: str = "
         )
         return PlanChange(checkout_url=url)
     return PlanChange(subscription_id=plan_schedule_change(user_id=user_id, tier_slug=tier_slug))
+
+
+# Staff acknowledge a quota alert on the dashboard (audit event):
+ALERT_ACKNOWLEDGED = "alert_acknowledged"
+
+
+def alert_acknowledge(*, alert_id: int, staff_id: int) -> bool | None:
+    """Mark the quota alert as seen by the staff member ``staff_id``, once, and audit it.
+
+    Returns True when this call acknowledged it, False when it already was, None when there is
+    no such alert (for the caller, as for row-level security, a missing row).
+    """
+    alert = UsageAlert.objects.filter(pk=alert_id).first()
+    if alert is None:
+        return None
+    with transaction.atomic():
+        marked = UsageAlert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
+            acknowledged_at=timezone.now(), acknowledged_by_id=staff_id
+        )
+        if marked:
+            audit.audit_event(
+                ALERT_ACKNOWLEDGED,
+                user_id=alert.user_id,
+                target_type="usage_alert",
+                target_id=alert.pk,
+                details={"alert_type": alert.alert_type, "metric": alert.metric},
+            )
+    return bool(marked)

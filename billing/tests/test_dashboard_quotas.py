@@ -10,8 +10,8 @@ from django.shortcuts import resolve_url
 from django.urls import reverse
 
 from accounts.models import AuditLog, User
-from billing.dashboard import ALERT_ACKNOWLEDGED
 from billing.models import UsageAlert, UserQuota
+from billing.services import ALERT_ACKNOWLEDGED
 from witchcraft.testing import factories
 
 pytestmark = pytest.mark.django_db

@@ -162,6 +162,18 @@ def test_createsuperuser(monkeypatch, registrations):
     [flagged] = audit_rows(audit.STAFF_FLAG_CHANGED, user.pk)
     assert flagged["new"] == {"is_staff": True, "is_superuser": True}
     assert flagged["request_id"].startswith("job-")
+    # The operator vouched for the address: no "confirm your email" banner for ever.
+    assert user.email_verified_at is not None
+
+
+def test_a_superuser_is_verified_a_member_is_not(client):
+    root = User.objects.create_superuser(email="root2@example.com", password=PASSWORD)
+    member = User.objects.create_user(email="member2@example.com", password=PASSWORD)
+    assert root.email_verified_at is not None and member.email_verified_at is None
+    client.force_login(root)
+    assert "confirm your email" not in client.get(reverse("selfservice:me")).text
+    client.force_login(member)
+    assert "confirm your email" in client.get(reverse("selfservice:me")).text
 
 
 def audit_rows(event: str, user_id: int) -> list[dict]:

@@ -10,6 +10,7 @@ from agents.models import (
     AgentToolCall,
     VisibleAgentSessionStats,
 )
+from witchcraft.platform.admin_columns import money_column, percent_column
 from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 # Audit event of a session ended from the admin.
@@ -29,7 +30,7 @@ class AgentSessionAdmin(ReadOnlyAdmin):
         "last_activity_at",
         "message_count",
         "total_tokens",
-        "total_cost",
+        money_column("total_cost", "Total cost"),
     )
     list_filter = ("is_active", "agent_name", "model", "started_at")
     search_fields = ("title", "user__email")
@@ -98,8 +99,8 @@ class AgentSessionStatsAdmin(ReadOnlyAdmin):
         "user_messages",
         "assistant_messages",
         "tool_calls",
-        "tool_success_rate",
-        "total_cost",
+        percent_column("tool_success_rate", "Tool success rate"),
+        money_column("total_cost", "Total cost"),
         "avg_rating",
         "refreshed_at",
     )

@@ -11,6 +11,7 @@ from billing.models import (
     UserQuota,
     UserSubscription,
 )
+from witchcraft.platform.admin_columns import metric_column, money_column, percent_column
 from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 # The runtime role cannot write quotas, subscriptions or payments: those screens are read-only
@@ -22,10 +23,10 @@ class SubscriptionTierAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "slug",
-        "monthly_price",
-        "yearly_price",
+        money_column("monthly_price", "Monthly price", currency_field="currency"),
+        money_column("yearly_price", "Yearly price", currency_field="currency"),
         "monthly_token_limit",
-        "monthly_cost_limit",
+        money_column("monthly_cost_limit", "Monthly cost limit"),
         "requests_per_minute",
         "is_public",
         "is_active",
@@ -95,9 +96,9 @@ class UserQuotaAdmin(ReadOnlyAdmin):
         "user",
         "tokens_used",
         "tokens_limit",
-        "cost_used",
-        "cost_limit",
-        "usage_ratio",
+        money_column("cost_used", "Cost used"),
+        money_column("cost_limit", "Cost limit"),
+        percent_column("usage_ratio", "Usage"),
         "period_start",
         "period_end",
         "updated_at",
@@ -128,7 +129,7 @@ class PaymentHistoryAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "user",
-        "amount",
+        money_column("amount", "Amount", currency_field="currency"),
         "currency",
         "status",
         "payment_provider",
@@ -151,7 +152,7 @@ class QuotaReservationAdmin(ReadOnlyAdmin):
         "created_at",
         "user",
         "tokens",
-        "cost",
+        money_column("cost", "Cost"),
         "expires_at",
         "settled_at",
         "request_id",
@@ -177,8 +178,8 @@ class UsageAlertAdmin(admin.ModelAdmin):
         "alert_type",
         "metric",
         "threshold_percent",
-        "value_at_trigger",
-        "limit_at_trigger",
+        metric_column("value_at_trigger", "Value at trigger"),
+        metric_column("limit_at_trigger", "Limit at trigger"),
         "acknowledged_at",
         "resolved_at",
     )

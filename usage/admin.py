@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly, AIUsageRequest
+from witchcraft.platform.admin_columns import money_column
 from witchcraft.platform.admin_mixins import ReadOnlyAdmin
 
 
@@ -22,9 +23,9 @@ class AIModelAdmin(admin.ModelAdmin):
         "name",
         "provider",
         "context_window",
-        "input_price_per_million",
-        "output_price_per_million",
-        "cached_input_price_per_million",
+        money_column("input_price_per_million", "Input price per 1M"),
+        money_column("output_price_per_million", "Output price per 1M"),
+        money_column("cached_input_price_per_million", "Cached input price per 1M"),
         "is_active",
     )
     list_filter = ("provider", "is_active")
@@ -42,7 +43,7 @@ class AIUsageRequestAdmin(ReadOnlyAdmin):
         "status",
         "input_tokens",
         "output_tokens",
-        "cost",
+        money_column("cost", "Cost"),
         "price_used",
         "reservation_id",
         "latency_ms",
@@ -83,7 +84,7 @@ class AIUsageDailyAdmin(ReadOnlyAdmin):
         "request_count",
         "error_count",
         "total_tokens",
-        "cost",
+        money_column("cost", "Cost"),
     )
     list_filter = ("provider", "model", "usage_date")
     search_fields = ("user__email",)
@@ -95,7 +96,14 @@ class AIUsageDailyAdmin(ReadOnlyAdmin):
 
 @admin.register(AIUsageMonthly)
 class AIUsageMonthlyAdmin(ReadOnlyAdmin):
-    list_display = ("year", "month", "user", "request_count", "total_tokens", "cost")
+    list_display = (
+        "year",
+        "month",
+        "user",
+        "request_count",
+        "total_tokens",
+        money_column("cost", "Cost"),
+    )
     list_filter = ("year", "month")
     search_fields = ("user__email",)
     ordering = ("-year", "-month")

@@ -98,6 +98,7 @@ def test_create_an_api_token_see_it_once_and_revoke_it(page, live_server, settin
     row = page.locator("#tokens tr", has_text="my laptop")
     assert raw not in page.content()  # shown once, never again
     assert row.locator("text=active").count() == 1
+    page.once("dialog", lambda dialog: dialog.accept())  # static/js/confirm.js asks first
     row.locator("button:has-text('Revoke')").click()
     page.wait_for_selector("#tokens tr:has-text('my laptop') >> text=revoked")
     page.click("nav.me-nav a:has-text('Security')")

@@ -6,6 +6,18 @@
   "use strict";
   var palette = ["#6d3fd1", "#1e7a3c", "#d1783f", "#2f6fd1", "#b3261e", "#8a8a8a", "#c2a13b",
                  "#3fb7d1", "#d13f9b", "#4c4c4c"];
+  // The one money format (witchcraft/platform/money.py money_text): 2 decimals from $1 up,
+  // 4 below ("<$0.0001" under that), thousands separators, the sign in front.
+  function formatMoney(value) {
+    var n = Number(value);
+    if (value === null || value === undefined || !isFinite(n)) { return "\u2014"; }
+    var places = Math.abs(n) >= 0.99995 ? 2 : 4;
+    var rounded = Number(Math.abs(n).toFixed(places));
+    if (rounded === 0) { return n === 0 ? "$0.00" : "<$0.0001"; }
+    var text = rounded.toLocaleString("en-US", {minimumFractionDigits: places,
+                                                maximumFractionDigits: places});
+    return (n < 0 ? "-$" : "$") + text;
+  }
   function draw(canvas) {
     var source = document.getElementById(canvas.dataset.chart);
     if (!source) { return; }
@@ -22,12 +34,18 @@
     var scales = spec.type === "doughnut" ? {} : {
       x: {stacked: !!spec.stacked},
       y: {stacked: !!spec.stacked, beginAtZero: true, ticks: spec.money ? {
-        callback: function (v) { return "$" + v; }} : {}}
+        callback: function (v) { return formatMoney(v); }} : {}}
     };
+    var tooltip = spec.money ? {callbacks: {label: function (item) {
+      var doughnut = spec.type === "doughnut";
+      var name = doughnut ? item.label : item.dataset.label;
+      return (name ? name + ": " : "") + formatMoney(doughnut ? item.parsed : item.parsed.y);
+    }}} : {};
     new Chart(canvas, {
       type: spec.type, data: {labels: spec.labels, datasets: datasets},
       options: {responsive: true, maintainAspectRatio: false, animation: false,
-                plugins: {legend: {position: "bottom"}}, scales: scales}
+                plugins: {legend: {position: "bottom"}, tooltip: tooltip},
+                scales: scales}
     });
   }
   document.addEventListener("DOMContentLoaded", function () {

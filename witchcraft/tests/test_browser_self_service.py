@@ -313,6 +313,7 @@ def test_upgrade_through_checkout_then_cancel_and_keep_the_plan(
 
     # Cancel at the period's end, then take it back.
     page.click("nav.me-nav a:has-text('Plan')")
+    page.once("dialog", lambda dialog: dialog.accept())  # static/js/confirm.js asks first
     page.click("#downgrade-free")
     notice = page.locator("#scheduled-change")
     notice.wait_for()
@@ -362,6 +363,7 @@ def test_create_a_token_download_the_data_and_leave(page, live_server, settings)
     # Leaving: a wrong password deletes nothing; the right one deletes and signs out.
     page.click("#delete a:has-text('Delete my account')")
     page.wait_for_url(f"{live_server.url}/me/delete/")
+    page.on("dialog", lambda dialog: dialog.accept())  # static/js/confirm.js asks first
     page.fill("input[name=password]", "not my password")
     page.click("#delete button[type=submit]")
     assert page.is_visible("#delete .errorlist")

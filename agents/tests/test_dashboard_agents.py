@@ -227,7 +227,7 @@ def test_staff_see_what_the_user_sees_and_more(staff, catalog_model):
     assert f'href="{usage_link}"' in answer_html and "req-answer-1" in answer_html
     cost = response.context["t"].entries[1].usage_cost
     assert cost > 0 and money_text(cost) in answer_html
-    assert "(210 ms)" in answer_html
+    assert "(first token 210 ms)" in answer_html
     failed_html = _entry_html(html, failed)
     assert "rate_limited" in failed_html and "slow down" in failed_html
     assert 'class="flag">error' in failed_html

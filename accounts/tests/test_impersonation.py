@@ -257,6 +257,18 @@ def test_a_plain_user_cannot_start_from_the_360_page_form(browser, ann):
     assert not _rows(impersonation.PAGE_VIEWED)
 
 
+def test_a_forged_next_never_leaves_the_site(browser, staff_member, ann):
+    browser.force_login(staff_member)
+    token = _token(browser.get(reverse("dashboard:user", args=[ann.pk])).text)
+    evil = "https://evil.example/phish"
+    started = browser.post(ACQUIRE, {"user_pk": ann.pk, "next": evil, "csrfmiddlewaretoken": token})
+    assert started.status_code == 302 and "evil.example" not in started["Location"]
+    token = _token(browser.get(ME).text)
+    stopped = browser.post(RELEASE, {"next": evil, "csrfmiddlewaretoken": token})
+    assert stopped.status_code == 302 and "evil.example" not in stopped["Location"]
+    assert browser.get(ME).wsgi_request.user == staff_member
+
+
 def test_the_admin_shows_no_impersonate_button_for_staff_accounts(client, staff_member):
     other = UserFactory(is_staff=True)
     client.force_login(staff_member)

@@ -1,23 +1,29 @@
 """Impersonation (django-hijack): who may act as whom, the database identity while it lasts,
 and its audit trail.
 
-A staff member starts an impersonation with a POST to hijack's acquire view (the button on the
-user's admin page) and ends it with a POST to its release view (the banner every page shows,
-templates/base.html). While it lasts, requests run with the database identity
+A staff member starts an impersonation with a POST to hijack's acquire view (the "Impersonate"
+button on the user's admin page, the "Act as this user" form on the staff 360° page) and lands on
+the user's overview (``/me/``); the "Stop" button of the banner every page shows
+(templates/base.html) posts to its release view and lands back on that user's 360° page
+(``dashboard:user``). While it lasts, requests run with the database identity
 
 - ``app.user_id`` = the impersonated user (the pages show that user's rows, nothing more),
 - ``app.is_admin`` = false (the impersonated user is never staff: the staff member's admin
   powers do not follow them into someone else's session),
 - ``app.actor_id`` = the staff member, so every audit row written says who really acted.
 
-Audited: ``impersonation_started`` and ``impersonation_ended`` (hijack's signals, signing out, or
-the impersonation becoming disallowed), and ``impersonated_action`` for every write (any method
-but GET, HEAD, OPTIONS, TRACE) with its method, path and response status; never a body.
+Audited, each row with the staff member as actor and the user as subject:
+``impersonation_started`` and ``impersonation_ended`` (hijack's signals, signing out, or the
+impersonation becoming disallowed); ``impersonated_action`` for every write (any method but GET,
+HEAD, OPTIONS, TRACE); ``impersonation_page_viewed`` for every page viewed (a GET answered with
+HTML, so neither static files nor JSON nor redirects). Each with its method, path (secrets
+masked) and response status; never a body nor a query string.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 
 from django.conf import settings
@@ -36,6 +42,13 @@ logger = logging.getLogger(__name__)
 # (as strings) of the users who started one, the first being the staff member at the keyboard.
 HIJACK_HISTORY = "hijack_history"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# Every page a staff member views as the user (a GET answered with HTML).
+PAGE_VIEWED = "impersonation_page_viewed"
+# A path segment that looks like a credential (a long run of token characters with a digit or a
+# capital, unlike a page's words), masked even where no URL pattern names it (a mistyped link
+# that answers 404 has no resolved kwargs).
+_OPAQUE_SEGMENT = re.compile(r"(?<=/)(?=[^/]*[0-9A-Z])[A-Za-z0-9_\-.~%:=+]{24,}(?=/|$)")
+REDACTED = "[redacted]"
 
 REASON_RELEASED = "released"
 REASON_SIGNED_OUT = "signed_out"
@@ -87,18 +100,40 @@ def _audit(event: str, request, *, staff, user, **details) -> None:
 
 
 def _path_without_secrets(request) -> str:
-    """``request.path`` with URL parts named like secrets (a reset link's token) masked."""
+    """``request.path`` (never the query string) with URL parts named like secrets (a reset
+    link's token) masked, and any other segment that looks like a credential too."""
     path = request.path
     match = getattr(request, "resolver_match", None)
     for name, value in (match.kwargs if match else {}).items():
-        if name.lower() in audit.SECRET_KEYS or "token" in name.lower():
-            path = path.replace(str(value), "[redacted]")
-    return path
+        lowered = name.lower()
+        if lowered in audit.SECRET_KEYS or "token" in lowered or "secret" in lowered:
+            path = path.replace(str(value), REDACTED)
+    return _OPAQUE_SEGMENT.sub(REDACTED, path)
 
 
-def _audit_action(request, response, *, staff, user) -> None:
+def _is_page_view(request, response) -> bool:
+    """A page the staff member sees: a GET answered with HTML that is not a redirect (static
+    files are answered before the middleware, and with another type)."""
+    return (
+        request.method == "GET"
+        and not 300 <= response.status_code < 400
+        and response.get("Content-Type", "").startswith("text/html")
+    )
+
+
+def _event_of(request, response) -> str | None:
+    """The audit event this request makes under impersonation, or None (a read that is not a
+    page, or hijack's own views, audited by their signals)."""
+    if _is_hijack_view(request):
+        return None
+    if request.method not in SAFE_METHODS:
+        return audit.IMPERSONATED_ACTION
+    return PAGE_VIEWED if _is_page_view(request, response) else None
+
+
+def _audit_action(request, response, *, staff, user, event=audit.IMPERSONATED_ACTION) -> None:
     audit.audit_event(
-        audit.IMPERSONATED_ACTION,
+        event,
         user_id=user.pk,
         details={
             "method": request.method,
@@ -172,8 +207,9 @@ class ImpersonationMiddleware:
         request.rls_actor = staff
         request.impersonated_action_audited = False
         response = self.get_response(request)
-        if request.method not in SAFE_METHODS and not request.impersonated_action_audited:
-            self._audit_afterwards(request, response, staff=staff, user=user)
+        event = _event_of(request, response)
+        if event is not None and not request.impersonated_action_audited:
+            self._audit_afterwards(request, response, staff=staff, user=user, event=event)
         return response
 
     @staticmethod
@@ -210,9 +246,7 @@ class ImpersonationMiddleware:
         request.user = AnonymousUser()
 
     @staticmethod
-    def _audit_afterwards(request, response, *, staff, user) -> None:
-        if _is_hijack_view(request):
-            return
+    def _audit_afterwards(request, response, *, staff, user, event) -> None:
         try:
             with (
                 transaction.atomic(),
@@ -223,13 +257,14 @@ class ImpersonationMiddleware:
                     ip=rls.client_ip(request),
                 ),
             ):
-                _audit_action(request, response, staff=staff, user=user)
+                _audit_action(request, response, staff=staff, user=user, event=event)
         except DatabaseError:
             logger.exception("could not audit an impersonated %s %s", request.method, request.path)
 
 
 class ImpersonatedActionAuditMiddleware:
-    """Audit each write made while impersonating, inside the request's transaction.
+    """Audit each write made and each page viewed while impersonating, inside the request's
+    transaction.
 
     Placed right after witchcraft.platform.rls.RowLevelSecurityMiddleware: the row is written in the
     request's identity (the impersonated user, the staff member as actor) and commits with
@@ -243,15 +278,16 @@ class ImpersonatedActionAuditMiddleware:
         staff = impersonator_of(request)
         user = request.user  # captured now: signing out replaces it
         response = self.get_response(request)
+        if staff is None:
+            return response
+        event = _event_of(request, response)
         if (
-            staff is None
-            or request.method in SAFE_METHODS
-            or _is_hijack_view(request)
+            event is None
             or response.status_code >= 500  # rolled back: audited afterwards
             or connection.needs_rollback
         ):
             return response
-        _audit_action(request, response, staff=staff, user=user)
+        _audit_action(request, response, staff=staff, user=user, event=event)
         request.impersonated_action_audited = True
         return response
 

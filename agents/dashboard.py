@@ -1,12 +1,11 @@
 """The staff dashboard's agent pages: ``/dashboard/agents/`` and one session's page."""
 
-import json
-
 from django import forms
 from django.http import Http404
 from django.shortcuts import render
 
 from agents import dashboard_selectors as selectors
+from agents import transcripts
 from agents.models import AgentSession
 from witchcraft.platform.form_fields import Email, Number, WholeNumber
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
@@ -67,33 +66,12 @@ def agents(request):
     )
 
 
-def _pretty(value) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-
-
 @staff_required
 def agent_session(request, session_id: int):
     try:
-        transcript = selectors.session_transcript(
+        transcript = transcripts.staff_transcript_get(
             session_id=session_id, page=_page(request.GET.get("page"))
         )
     except AgentSession.DoesNotExist:
         raise Http404 from None
-    tool_calls = [
-        {
-            "call": call,
-            "arguments": _pretty(call.arguments),
-            "result": None if call.result is None else _pretty(call.result),
-        }
-        for call in transcript.tool_calls
-    ]
-    return render(
-        request,
-        "dashboard/agent_session.html",
-        {
-            "t": transcript,
-            "session": transcript.session,
-            "tool_calls": tool_calls,
-            "page_size": selectors.TRANSCRIPT_PAGE_SIZE,
-        },
-    )
+    return render(request, "dashboard/agent_session.html", {"t": transcript})

@@ -1,5 +1,6 @@
-"""Impersonation through django-hijack's real views: who may, the banner, the database identity
-while it lasts, and the audit trail (start, end, every write); staff flag changes in the admin."""
+"""Impersonation through django-hijack's real views: who may, where it starts (/me/) and where
+"Stop" lands (the 360° page), the banner, the database identity while it lasts, and the audit
+trail (start, end, every write, every page viewed); staff flag changes in the admin."""
 
 import re
 
@@ -22,6 +23,7 @@ FORGED = "\r\nFAKE 2026-01-01 login_succeeded"
 ACQUIRE = "/hijack/acquire/"
 RELEASE = "/hijack/release/"
 SECURITY = "/me/security/"
+ME = "/me/"
 
 
 # --- probe views, mounted beside the real URLs for this module only -------------------------
@@ -42,6 +44,10 @@ def _boom(request):
     raise RuntimeError("a write that fails")
 
 
+def _page_boom(request):
+    raise RuntimeError("a page that fails")
+
+
 @require_POST
 def _teapot(request):
     return HttpResponse(status=418)
@@ -51,6 +57,7 @@ urlpatterns = [
     path("probe/identity/", _identity),
     path("probe/boom/", _boom),
     path("probe/teapot/", _teapot),
+    path("probe/page-boom/", _page_boom),
     path("", include("witchcraft.urls")),
 ]
 
@@ -97,6 +104,11 @@ def _impersonating(client, member, target):
     return client
 
 
+def _fields(form: str) -> dict[str, str]:
+    """The hidden fields of a form's HTML, as a browser posts them."""
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
 def _rows(event, **filters):
     return list(AuditLog.objects.filter(event_type=event, **filters).order_by("id"))
 
@@ -111,12 +123,9 @@ def test_staff_impersonate_from_the_admin_see_the_banner_and_stop(browser, staff
     form = re.search(r'<form method="post" action="/hijack/acquire/".*?</form>', change.text, re.S)
     assert form and f'name="user_pk" value="{ann.pk}"' in form.group(0)
 
-    started = browser.post(
-        ACQUIRE,
-        {"user_pk": ann.pk, "next": SECURITY, "csrfmiddlewaretoken": _token(form.group(0))},
-    )
+    started = browser.post(ACQUIRE, _fields(form.group(0)))
     assert started.status_code == 302
-    assert started["Location"] == SECURITY
+    assert started["Location"] == ME  # the user's overview, not a password form
 
     page = browser.get(SECURITY)
     assert page.status_code == 200
@@ -135,9 +144,9 @@ def test_staff_impersonate_from_the_admin_see_the_banner_and_stop(browser, staff
     assert row.ip == "127.0.0.1"
     assert row.severity == "warning"
 
-    stopped = browser.post(RELEASE, {"next": "/admin/", "csrfmiddlewaretoken": _token(banner)})
+    stopped = browser.post(RELEASE, _fields(banner))
     assert stopped.status_code == 302
-    assert stopped["Location"] == "/admin/"
+    assert stopped["Location"] == reverse("dashboard:user", args=[ann.pk])
     back = browser.get(SECURITY)
     assert back.wsgi_request.user == staff_member
     assert "impersonation-banner" not in back.text
@@ -147,6 +156,117 @@ def test_staff_impersonate_from_the_admin_see_the_banner_and_stop(browser, staff
     assert row.details["reason"] == impersonation.REASON_RELEASED
     # Starting and stopping are their own events, not "actions under impersonation".
     assert not _rows(audit.IMPERSONATED_ACTION)
+
+
+def test_act_as_from_the_360_page_lands_on_me_and_stop_lands_back_with_every_page_audited(
+    browser, staff_member, ann
+):
+    browser.force_login(staff_member)
+    user_page = reverse("dashboard:user", args=[ann.pk])
+    page = browser.get(user_page)
+    assert page.status_code == 200
+    form = re.search(r'<form [^>]*id="impersonate-form".*?</form>', page.text, re.S).group(0)
+    assert f'action="{ACQUIRE}"' in form and "Act as this user" in form
+    assert 'data-confirm="Act as ann@example.com?' in form
+    fields = _fields(form)
+    assert (fields["user_pk"], fields["next"]) == (str(ann.pk), ME)
+
+    started = browser.post(ACQUIRE, fields)
+    assert started["Location"] == ME
+    landing = browser.get(ME)
+    assert landing.status_code == 200 and landing.wsgi_request.user == ann
+    assert browser.get(SECURITY).status_code == 200
+    assert browser.get(reverse("agents:me_sessions")).status_code == 200
+    # Not page views: a redirect, a JSON answer, a HEAD.
+    assert browser.get("/").status_code == 302
+    assert browser.get("/probe/identity/").status_code == 200
+    assert browser.head(ME).status_code == 200
+
+    banner = re.search(r'<div[^>]*id="impersonation-banner".*?</div>', landing.text, re.S)
+    stopped = browser.post(RELEASE, _fields(banner.group(0)))
+    assert stopped.status_code == 302
+    assert stopped["Location"] == user_page
+    back = browser.get(user_page)
+    assert back.status_code == 200 and back.wsgi_request.user == staff_member
+
+    rows = list(AuditLog.objects.filter(user=ann).order_by("id"))
+    assert [(r.event_type, r.details.get("path")) for r in rows] == [
+        (audit.IMPERSONATION_STARTED, None),
+        (impersonation.PAGE_VIEWED, ME),
+        (impersonation.PAGE_VIEWED, SECURITY),
+        (impersonation.PAGE_VIEWED, reverse("agents:me_sessions")),
+        (audit.IMPERSONATION_ENDED, None),
+    ]
+    assert all((r.user_id, r.actor_id) == (ann.pk, staff_member.pk) for r in rows)
+    viewed = rows[1]
+    assert viewed.details == {
+        "method": "GET",
+        "path": ME,
+        "status": 200,
+        "staff_email": "staff@example.com",
+    }
+    assert viewed.request_id == landing["X-Request-ID"]
+    assert viewed.target_id == str(ann.pk)
+
+
+def test_a_page_viewed_with_a_secret_in_its_path_or_query_is_audited_without_it(
+    client, staff_member, ann
+):
+    _impersonating(client, staff_member, ann)
+    link_token = "Zx9-reset-link-token-0123456789abcdef"
+    client.get(reverse("accounts:password_reset_confirm", args=[link_token]))
+    client.get(f"/no/such/page/{link_token}/", {"code": "123456"})  # 404, nothing resolved
+    client.get(ME, {"token": "in-the-query"})
+    rows = _rows(impersonation.PAGE_VIEWED)
+    assert [(r.details["path"], r.details["status"]) for r in rows] == [
+        ("/auth/password-reset/[redacted]/", rows[0].details["status"]),
+        ("/no/such/page/[redacted]/", 404),
+        (ME, 200),
+    ]
+    for row in rows:
+        assert link_token not in str(row.details)
+        assert "in-the-query" not in str(row.details) and "123456" not in str(row.details)
+
+
+def test_a_page_that_failed_is_still_audited(client, staff_member, ann):
+    _impersonating(client, staff_member, ann)
+    client.raise_request_exception = False
+    response = client.get("/probe/page-boom/")
+    assert response.status_code == 500
+    [row] = _rows(impersonation.PAGE_VIEWED)
+    assert (row.details["path"], row.details["status"]) == ("/probe/page-boom/", 500)
+    assert (row.user_id, row.actor_id) == (ann.pk, staff_member.pk)
+
+
+def test_pages_viewed_by_staff_as_themselves_are_not_audited(client, staff_member, ann):
+    client.force_login(staff_member)
+    assert client.get(reverse("dashboard:user", args=[ann.pk])).status_code == 200
+    assert client.get(ME).status_code == 200
+    assert not _rows(impersonation.PAGE_VIEWED)
+
+
+def test_a_plain_user_cannot_start_from_the_360_page_form(browser, ann):
+    bob = UserFactory(email="bob@example.com")
+    browser.force_login(bob)
+    assert browser.get(reverse("dashboard:user", args=[ann.pk])).status_code == 404
+    token = _token(browser.get(ME).text)
+    response = browser.post(ACQUIRE, {"user_pk": ann.pk, "next": ME, "csrfmiddlewaretoken": token})
+    assert response.status_code in (403, 404)
+    assert browser.get(ME).wsgi_request.user == bob
+    assert not _rows(audit.IMPERSONATION_STARTED)
+    assert not _rows(impersonation.PAGE_VIEWED)
+
+
+def test_a_forged_next_never_leaves_the_site(browser, staff_member, ann):
+    browser.force_login(staff_member)
+    token = _token(browser.get(reverse("dashboard:user", args=[ann.pk])).text)
+    evil = "https://evil.example/phish"
+    started = browser.post(ACQUIRE, {"user_pk": ann.pk, "next": evil, "csrfmiddlewaretoken": token})
+    assert started.status_code == 302 and "evil.example" not in started["Location"]
+    token = _token(browser.get(ME).text)
+    stopped = browser.post(RELEASE, {"next": evil, "csrfmiddlewaretoken": token})
+    assert stopped.status_code == 302 and "evil.example" not in stopped["Location"]
+    assert browser.get(ME).wsgi_request.user == staff_member
 
 
 def test_the_admin_shows_no_impersonate_button_for_staff_accounts(client, staff_member):

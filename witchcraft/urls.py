@@ -13,6 +13,9 @@ urlpatterns = [
     # Impersonation: POST-only acquire / release views (accounts/impersonation.py).
     path("hijack/", include("hijack.urls")),
     path("api/v1/", api.urls),
+    # The unversioned names people type lead to the current version's docs and schema.
+    path("api/docs", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
+    path("api/", RedirectView.as_view(url="/api/v1/docs", permanent=False)),
     path("dashboard/", include("witchcraft.dashboard.urls")),
     # The home page is the user's own overview (which sends visitors to sign in).
     path("", RedirectView.as_view(pattern_name="selfservice:me"), name="home"),

@@ -163,3 +163,10 @@ def test_the_client_flow_end_to_end(client):
     assert UserQuota.objects.get(user_id=other_id).tokens_used == 0
     mine = api.get("/tokens").json()[0]["id"]
     assert other.client.delete(f"/api/v1/tokens/{mine}", **other._auth()).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/docs", "/api/"])
+def test_the_unversioned_docs_address_leads_to_the_docs(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == "/api/v1/docs"

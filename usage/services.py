@@ -188,8 +188,9 @@ def usage_record_batch(
     nothing changes) or refused with a reason; the recorded ones are written together with
     their roll-ups and one quota booking. Every recorded row names ``access_token_id``, the API
     token that sent the batch (the caller's authenticated bearer token, which must be the
-    user's; a record's own ``access_token_id`` key is ignored). Raises UsageError: ``invalid`` (not a list, or too
-    many records; nothing written), ``forbidden`` (the caller may not record for the user).
+    user's; a record's own ``access_token_id`` key is ignored). Raises UsageError: ``invalid``
+    (not a list, or too many records; nothing written), ``forbidden`` (the caller may not
+    record for the user, or the token is not the user's).
     """
     payload = json.dumps(list(records), default=_json_default)
     with refusals(), transaction.atomic(), connection.cursor() as cursor:

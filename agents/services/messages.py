@@ -129,7 +129,8 @@ def message_add(
     An assistant message may carry ``usage``: it is recorded through ``usage_record`` in the
     same transaction, linked to the session and to the message (the session's token and cost
     totals follow from it), naming ``access_token_id``, the API token that sent it (the
-    caller's bearer token, never a client's field). The message's model, tokens and latency default to the usage's.
+    caller's bearer token, never a client's field). The message's model, tokens and latency
+    default to the usage's.
 
     A retry is safe: when the usage's ``request_id`` was already recorded for this same message
     of this session (same role, content, model and token counts), that message is returned

@@ -9,11 +9,12 @@ ALTER TABLE public.ai_usage_requests ADD COLUMN access_token_id bigint;
 -- (usage/sql/0009_usage_archive.sql); ADD COLUMN reaches the archived partitions too.
 ALTER TABLE archive.ai_usage_requests ADD COLUMN access_token_id bigint;
 
--- Spend per token (this month, /me/tokens/ and the staff 360° page): the token's rows from the
--- month's first instant, cost read from the index alone. Partial: rows no token sent (their
--- share is the month's roll-up minus the tokens' sum) cost nothing here.
+-- Spend per token (this month, /me/tokens/ and the staff 360° page): a user's rows that a token
+-- sent, from the month's first instant, grouped by token with their cost, read from the index
+-- alone (deleted tokens' rows included). Partial: rows no token sent are not in it (their share
+-- is the month's roll-up minus the tokens' sum).
 CREATE INDEX ai_usage_requests_token_spend ON public.ai_usage_requests
-    (access_token_id, created_at) INCLUDE (cost) WHERE access_token_id IS NOT NULL;
+    (user_id, created_at) INCLUDE (access_token_id, cost) WHERE access_token_id IS NOT NULL;
 
 -- The staff request log (/dashboard/usage/requests/): one provider's (or one model's, whose
 -- provider is known) requests of one day. provider_id = ? AND created_at in [day) bound the

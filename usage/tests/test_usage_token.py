@@ -102,29 +102,34 @@ def test_record_functions_refuse_another_users_token():
     alice, bob = api_member(), api_member()
     model = catalog_model("gpt-5-mini")
     bobs = _the_token(bob).pk
-    with pytest.raises(services.UsageError) as refused:
-        with transaction.atomic(), rls.user_context(alice, may_record=True):
-            services.usage_record(
-                user_id=alice.pk,
-                provider_id=model.provider_id,
-                model_id=model.pk,
-                input_tokens=1,
-                output_tokens=1,
-                access_token_id=bobs,
-            )
+    with (
+        pytest.raises(services.UsageError) as refused,
+        transaction.atomic(),
+        rls.user_context(alice, may_record=True),
+    ):
+        services.usage_record(
+            user_id=alice.pk,
+            provider_id=model.provider_id,
+            model_id=model.pk,
+            input_tokens=1,
+            output_tokens=1,
+            access_token_id=bobs,
+        )
     assert refused.value.code == services.FORBIDDEN
-    with pytest.raises(services.UsageError) as refused:
-        with transaction.atomic(), rls.user_context(alice, may_record=True):
-            services.usage_record_batch(
-                user_id=alice.pk, records=[_record()], access_token_id=bobs
-            )
+    with (
+        pytest.raises(services.UsageError) as refused,
+        transaction.atomic(),
+        rls.user_context(alice, may_record=True),
+    ):
+        services.usage_record_batch(user_id=alice.pk, records=[_record()], access_token_id=bobs)
     assert refused.value.code == services.FORBIDDEN
     # A made-up id is refused the same way; nothing was written.
-    with pytest.raises(services.UsageError):
-        with transaction.atomic(), rls.user_context(alice, may_record=True):
-            services.usage_record_batch(
-                user_id=alice.pk, records=[_record()], access_token_id=10**12
-            )
+    with (
+        pytest.raises(services.UsageError),
+        transaction.atomic(),
+        rls.user_context(alice, may_record=True),
+    ):
+        services.usage_record_batch(user_id=alice.pk, records=[_record()], access_token_id=10**12)
     assert not AIUsageRequest.objects.filter(user=alice).exists()
 
 
@@ -133,11 +138,14 @@ def test_a_record_key_naming_a_token_is_ignored_by_the_batch_function():
     row (the API refuses it before, this is the function's own guard)."""
     alice, bob = api_member(), api_member()
     record = _record(access_token_id=_the_token(bob).pk)
-    with transaction.atomic(), rls.user_context(alice, may_record=True):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT out_status FROM record_ai_usage_batch(%s, %s::jsonb)",
-                [alice.pk, json.dumps([record])],
-            )
-            assert cursor.fetchall() == [("recorded",)]
+    with (
+        transaction.atomic(),
+        rls.user_context(alice, may_record=True),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "SELECT out_status FROM record_ai_usage_batch(%s, %s::jsonb)",
+            [alice.pk, json.dumps([record])],
+        )
+        assert cursor.fetchall() == [("recorded",)]
     assert AIUsageRequest.objects.get(user=alice).access_token_id is None

@@ -286,6 +286,10 @@ def month_start(now: datetime | None = None) -> datetime:
     return datetime(now.year, now.month, 1, tzinfo=UTC)
 
 
+def _next_month(start: datetime) -> datetime:
+    return (start + timedelta(days=32)).replace(day=1)
+
+
 def token_spend_this_month(*, user_id: int, now: datetime | None = None) -> list[TokenSpend]:
     """This UTC month's requests and cost of the user per API token (every token of theirs,
     deleted ones named by id), then "no token": the month's roll-up (``ai_usage_monthly``)
@@ -303,7 +307,10 @@ def token_spend_this_month(*, user_id: int, now: datetime | None = None) -> list
     sums = {
         row["access_token_id"]: row
         for row in AIUsageRequest.objects.filter(
-            user_id=user_id, access_token_id__isnull=False, created_at__gte=start
+            user_id=user_id,
+            access_token_id__isnull=False,
+            created_at__gte=start,
+            created_at__lt=_next_month(start),  # prunes to the month's partition
         )
         .values("access_token_id")
         .annotate(requests=Count("id"), cost=Sum("cost"))

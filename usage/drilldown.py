@@ -14,12 +14,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Sum
+from django.db import connection
+from django.db.models import Sum
 
 from accounts.models import AccessToken
 from usage.dashboard_selectors.all_users import AllUsersDays
 from usage.dashboard_selectors.usage_page import UsageFilter, _grouped
-from usage.models import AIModel, AIProvider, AIUsageMonthly, AIUsageRequest
+from usage.models import AIModel, AIProvider, AIUsageRequest
 from usage.selectors import usage_daily_rows
 
 BY_PROVIDER, BY_MODEL = "provider", "model"
@@ -290,51 +291,61 @@ def _next_month(start: datetime) -> datetime:
     return (start + timedelta(days=32)).replace(day=1)
 
 
+# One statement (the 360° page counts its queries): the user's latest tokens, what each token
+# sent this month (ai_usage_requests_token_spend: user_id, created_at INCLUDE access_token_id,
+# cost; the month's partition only), and the month's roll-up row (kind 2). The user filter keeps
+# another's rows out whatever row-level security allows (a staff reader sees every row).
+_MONTH_SPEND_SQL = """
+WITH listed AS (
+    SELECT t.id, t.name, t.prefix, t.created_at
+      FROM access_tokens t
+     WHERE t.user_id = %(user)s
+     ORDER BY t.created_at DESC, t.id DESC
+     LIMIT %(shown)s
+), spent AS (
+    SELECT r.access_token_id AS id, count(*) AS requests, sum(r.cost) AS cost
+      FROM ai_usage_requests r
+     WHERE r.user_id = %(user)s AND r.access_token_id IS NOT NULL
+       AND r.created_at >= %(start)s AND r.created_at < %(end)s
+     GROUP BY r.access_token_id
+)
+SELECT 1 AS kind, coalesce(l.id, s.id), l.name, l.prefix, coalesce(s.requests, 0),
+       coalesce(s.cost, 0), l.created_at
+  FROM listed l FULL JOIN spent s ON s.id = l.id
+UNION ALL
+SELECT 2, NULL, NULL, NULL, m.request_count, m.cost, NULL
+  FROM ai_usage_monthly m
+ WHERE m.user_id = %(user)s AND m.year = %(year)s AND m.month = %(month)s
+"""
+
+
 def token_spend_this_month(*, user_id: int, now: datetime | None = None) -> list[TokenSpend]:
-    """This UTC month's requests and cost of the user per API token (every token of theirs,
-    deleted ones named by id), then "no token": the month's roll-up (``ai_usage_monthly``)
-    minus what the tokens sent. Three queries: the user's tokens, their sums from
-    ``ai_usage_requests_token_spend`` (access_token_id, created_at) INCLUDE (cost), and the
-    month's roll-up row."""
+    """This UTC month's requests and cost of the user per API token: their MAX_TOKENS_SHOWN
+    latest tokens newest first, then tokens not among them that sent something (deleted
+    ones, named by id), then "No token": the month's roll-up (``ai_usage_monthly``) minus what
+    the tokens sent. One query."""
     start = month_start(now)
-    tokens = list(
-        AccessToken.objects.filter(user_id=user_id)
-        .order_by("-created_at", "-id")
-        .values("id", "name", "prefix")[:MAX_TOKENS_SHOWN]
-    )
-    # The user's rows only: a token id is the user's (record_ai_usage checks it), and the
-    # user filter keeps another's rows out whatever row-level security allows.
-    sums = {
-        row["access_token_id"]: row
-        for row in AIUsageRequest.objects.filter(
-            user_id=user_id,
-            access_token_id__isnull=False,
-            created_at__gte=start,
-            created_at__lt=_next_month(start),  # prunes to the month's partition
-        )
-        .values("access_token_id")
-        .annotate(requests=Count("id"), cost=Sum("cost"))
-        .order_by()
+    params = {
+        "user": user_id,
+        "shown": MAX_TOKENS_SHOWN,
+        "start": start,
+        "end": _next_month(start),
+        "year": start.year,
+        "month": start.month,
     }
-    month = (
-        AIUsageMonthly.objects.filter(user_id=user_id, year=start.year, month=start.month)
-        .values("request_count", "cost")
-        .first()
-    ) or {"request_count": 0, "cost": Decimal(0)}
-    spends = []
-    for token in tokens:
-        row = sums.pop(token["id"], None)
-        spends.append(
-            TokenSpend(
-                token["id"],
-                token["name"],
-                token["prefix"],
-                row["requests"] if row else 0,
-                row["cost"] if row else Decimal(0),
-            )
-        )
-    for token_id, row in sorted(sums.items()):  # deleted tokens, or past MAX_TOKENS_SHOWN
-        spends.append(TokenSpend(token_id, f"Token #{token_id}", "", row["requests"], row["cost"]))
+    with connection.cursor() as cursor:
+        cursor.execute(_MONTH_SPEND_SQL, params)
+        rows = cursor.fetchall()
+    listed = sorted(
+        (row for row in rows if row[0] == 1 and row[2] is not None),
+        key=lambda row: (row[6], row[1]),
+        reverse=True,
+    )
+    unlisted = sorted((row for row in rows if row[0] == 1 and row[2] is None), key=lambda r: r[1])
+    spends = [TokenSpend(row[1], row[2], row[3], row[4], row[5]) for row in listed]
+    spends += [TokenSpend(row[1], f"Token #{row[1]}", "", row[4], row[5]) for row in unlisted]
+    month = next((row for row in rows if row[0] == 2), None)
+    month_requests, month_cost = (month[4], month[5]) if month else (0, Decimal(0))
     sent = sum(spend.requests for spend in spends)
     spent = sum((spend.cost for spend in spends), Decimal(0))
     spends.append(
@@ -342,8 +353,8 @@ def token_spend_this_month(*, user_id: int, now: datetime | None = None) -> list
             None,
             "No token",
             "",
-            max(0, month["request_count"] - sent),
-            max(Decimal(0), month["cost"] - spent),
+            max(0, month_requests - sent),
+            max(Decimal(0), month_cost - spent),
         )
     )
     return spends

@@ -149,3 +149,20 @@ def test_a_record_key_naming_a_token_is_ignored_by_the_batch_function():
         )
         assert cursor.fetchall() == [("recorded",)]
     assert AIUsageRequest.objects.get(user=alice).access_token_id is None
+
+
+def test_a_service_credential_records_without_a_token(client):
+    """What a service credential sends names no token: the row's access_token_id is NULL."""
+    from witchcraft.testing.factories import service_credential
+
+    alice = api_member()
+    credential = service_credential()
+    response = client.post(
+        "/api/v1/usage",
+        _record(),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {credential.raw}",
+        HTTP_WITCHCRAFT_USER=str(alice.pk),
+    )
+    assert response.status_code == 201, response.content
+    assert AIUsageRequest.objects.get(user=alice).access_token_id is None

@@ -22,7 +22,7 @@ from accounts import scopes
 from accounts.bearer import require_scope, scoped
 from agents import selectors, services
 from usage.schemas import REFUSED_FIELDS, ClientCost, ClientReservation
-from usage.services import UsageError
+from usage.services import UsageError, access_token_id_of
 from witchcraft.platform.api_types import (
     MAX_TOKENS,
     Id,
@@ -297,7 +297,11 @@ def message_add(request, session_id: int, payload: MessageIn):
         usage = services.MessageUsage(**payload.usage.model_dump(exclude=REFUSED_FIELDS))
     with _usage_fields():
         message, created = services.message_add(
-            user_id=request.user.pk, session_id=session_id, usage=usage, **data
+            user_id=request.user.pk,
+            session_id=session_id,
+            usage=usage,
+            access_token_id=access_token_id_of(request),
+            **data,
         )
     return Status(
         201 if created else 200,

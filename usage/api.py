@@ -76,7 +76,11 @@ def usage_create(request, payload: UsageIn):
     `reservation_id` then); 404 for an agent session, message or reservation that is not yours;
     422 naming the field for bad input (`cost`, `reserved_tokens` and `reserved_cost` are
     refused)."""
-    (result,) = services.usage_record_batch(user_id=request.user.pk, records=[payload.as_record()])
+    (result,) = services.usage_record_batch(
+        user_id=request.user.pk,
+        records=[payload.as_record()],
+        access_token_id=services.access_token_id_of(request),
+    )
     if result.status == services.REFUSED:
         status = _answer(result).api_status
         error = _error(result)
@@ -111,7 +115,9 @@ def usage_batch(request, payload: UsageBatchIn):
     fit the schema refuses the whole batch with 422 naming `records.<index>.<field>`; more
     than 1,000 records is a 422 too."""
     results = services.usage_record_batch(
-        user_id=request.user.pk, records=[record.as_record() for record in payload.records]
+        user_id=request.user.pk,
+        records=[record.as_record() for record in payload.records],
+        access_token_id=services.access_token_id_of(request),
     )
     counts = {services.RECORDED: 0, services.DUPLICATE: 0, services.REFUSED: 0}
     answers = []

@@ -10,9 +10,12 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from billing import selectors as billing_selectors
 from usage import dashboard_selectors as selectors
+from usage import drilldown
+from usage.forms import RequestLogForm, chart_switches
 from usage.models import AIModel, AIProvider
 from witchcraft.platform.csv_export import csv_cell
 from witchcraft.platform.form_fields import Day
@@ -20,6 +23,7 @@ from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 dashboard_page("dashboard:overview", "Overview")
 dashboard_page("dashboard:usage", "Usage")
+# The request log (dashboard:usage_requests) is reached from the usage page's daily chart.
 
 DEFAULT_DAYS = 30
 PERIOD_TOO_LONG = f"The period may span at most {selectors.MAX_PERIOD_DAYS} days."
@@ -113,6 +117,7 @@ def _usage_tables(request):
         "models": selectors.model_popularity(flt=flt, days=days),
         "months": selectors.cost_by_month(flt=flt, days=days),
         "today_as_of": days.today_as_of if days else None,
+        "days": days,
     }
 
 
@@ -134,7 +139,35 @@ def usage(request):
             [row.key for row in months], {"Cost": [float(row.totals.cost) for row in months]}
         ).chart("bar", money=True)
         context["csv_query"] = request.GET.urlencode()
+        context |= _daily(request, tables)
     return render(request, "dashboard/usage.html", context)
+
+
+def _daily(request, tables: dict) -> dict:
+    """The daily chart and its table (the chart's text alternative) of the page's period, by
+    provider or model, in cost or tokens (GET ``chart_by``, ``chart_metric``)."""
+    by, metric = chart_switches(request.GET)
+    daily = drilldown.staff_daily_breakdown(flt=tables["filter"], by=by, days=tables["days"])
+    return drilldown.chart_context(
+        daily, metric=metric, log_url=reverse("dashboard:usage_requests")
+    )
+
+
+@staff_required
+def usage_requests(request):
+    """The requests of one UTC day for one provider or model, most expensive first."""
+    form = RequestLogForm(request.GET)
+    if not form.is_valid():
+        return render(request, "dashboard/usage_requests.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    log = drilldown.request_log(
+        day=data["day"],
+        provider_id=data["provider"].pk,
+        model_id=data["model"].pk if data["model"] else None,
+        page=request.GET.get("page"),
+    )
+    context = {"form": form, "log": log, "provider": data["provider"], "model": data["model"]}
+    return render(request, "dashboard/usage_requests.html", context)
 
 
 CSV_HEADER = ["table", "name", "requests", "tokens", "cost", "avg_latency_ms", "error_rate"]

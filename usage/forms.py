@@ -8,7 +8,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from usage.dashboard_selectors import today_utc
+from usage.models import AIModel, AIProvider
 from usage.selectors import MAX_DAILY_DAYS
+from witchcraft.platform.form_fields import Day, WholeNumber
 
 DEFAULT_DAYS = 30
 RANGE_REVERSED = "The start date must not be after the end date."
@@ -54,3 +56,57 @@ class UsageRangeForm(forms.Form):
         for name, field in self.fields.items():
             messages += [f"{field.label}: {error}" for error in self.errors.get(name, [])]
         return " ".join(messages)
+
+
+# The daily chart's switches (GET parameters of the usage pages) ------------------------------
+
+
+def chart_switches(params) -> tuple[str, str]:
+    """The daily chart's grouping and measure from the query string (``chart_by``,
+    ``chart_metric``); a value that is not one of the choices gives the default (provider,
+    cost)."""
+    by = params.get("chart_by")
+    metric = params.get("chart_metric")
+    return (
+        by if by in ("provider", "model") else "provider",
+        metric if metric in ("cost", "tokens") else "cost",
+    )
+
+
+# The request log's parameters ----------------------------------------------------------------
+
+PROVIDER_OR_MODEL = "Name a provider or a model, not both."
+UNKNOWN_PROVIDER = "No provider has this name."
+UNKNOWN_MODEL = "No model has this id."
+
+
+class RequestLogForm(forms.Form):
+    """``?day=YYYY-MM-DD&provider=<slug>`` or ``&model=<id>``: one UTC day of one provider or
+    model. ``cleaned_data`` then holds ``day``, ``provider`` (an AIProvider) and ``model``
+    (an AIModel or None). Every bad value is a form error: an unparsable or out-of-range day,
+    an unknown provider or model, NUL characters (CharField refuses them)."""
+
+    day = Day(label="Day (UTC)")
+    provider = forms.SlugField(required=False, max_length=40)
+    model = WholeNumber(required=False, min_value=1, max_value=2**31 - 1)  # an integer id
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        slug, model_id = data.get("provider"), data.get("model")
+        if bool(slug) == (model_id is not None):
+            raise ValidationError(PROVIDER_OR_MODEL, code="provider_or_model")
+        if model_id is not None:
+            model = AIModel.objects.select_related("provider").filter(pk=model_id).first()
+            if model is None:
+                self.add_error("model", UNKNOWN_MODEL)
+                return data
+            data["model"], data["provider"] = model, model.provider
+        else:
+            provider = AIProvider.objects.filter(slug=slug).first()
+            if provider is None:
+                self.add_error("provider", UNKNOWN_PROVIDER)
+                return data
+            data["provider"], data["model"] = provider, None
+        return data

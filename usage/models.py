@@ -149,6 +149,10 @@ class AIUsageRequest(models.Model):
     # The quota reservation this request settled (billing.QuotaReservation; no foreign key:
     # settled reservations are pruned after a week, the usage row stays).
     reservation_id = models.BigIntegerField(null=True, blank=True)
+    # The API token (accounts.AccessToken) that sent it, set by the recording functions from
+    # the bearer token, never from the client's body; NULL when no token sent it. No foreign
+    # key: maintenance deletes old tokens, the usage row keeps the id.
+    access_token_id = models.BigIntegerField(null=True, blank=True)
     request_id = models.CharField(max_length=100)
     input_tokens = models.IntegerField(default=0)
     output_tokens = models.IntegerField(default=0)

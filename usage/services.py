@@ -68,6 +68,7 @@ def usage_record(
     created_at: datetime | None = None,
     cost: Decimal | None = None,
     error_message: str | None = None,
+    access_token_id: int | None = None,
 ) -> int:
     """Record one AI request; return its usage id.
 
@@ -79,7 +80,8 @@ def usage_record(
     overrides the catalog's price (what a provider really billed, for imported history); both
     are for the service context only (imports, demo data, tests), never a client's. A request
     that did not succeed may carry the provider's ``error_code`` and ``error_message`` (stored
-    with credentials redacted).
+    with credentials redacted). ``access_token_id`` is the API token that sent the request
+    (the caller's authenticated bearer token, never a client's field); it must be the user's.
 
     Raises UsageError: ``invalid`` (bad input, nothing written), ``forbidden`` (the caller may
     not record for the user, or set ``created_at`` or ``cost`` outside the service context),
@@ -100,7 +102,7 @@ def usage_record(
             " p_agent_message_id => %s::bigint, p_reservation_id => %s::bigint,"
             " p_metadata => %s::jsonb,"
             " p_created_at => %s::timestamptz, p_cost => %s::numeric,"
-            " p_error_message => %s::text),"
+            " p_error_message => %s::text, p_access_token_id => %s::bigint),"
             " current_setting('app.alerts_raised', true) = 'true'",
             [
                 user_id,
@@ -122,6 +124,7 @@ def usage_record(
                 created_at,
                 cost,
                 error_message,
+                access_token_id,
             ],
         )
         usage_id, alerts_raised = cursor.fetchone()
@@ -169,7 +172,12 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def usage_record_batch(*, user_id: int, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
+def usage_record_batch(
+    *,
+    user_id: int,
+    records: Sequence[Mapping[str, Any]],
+    access_token_id: int | None = None,
+) -> list[RecordResult]:
     """Record up to MAX_BATCH_RECORDS AI requests of the user set-wise; return one RecordResult
     per record, in order.
 
@@ -178,8 +186,11 @@ def usage_record_batch(*, user_id: int, records: Sequence[Mapping[str, Any]]) ->
     ``status``, ...; see ``usage/sql/0008_reservations_and_prices.sql``). Records are answered
     one by one: recorded, duplicate (the request_id was recorded before with the same content:
     nothing changes) or refused with a reason; the recorded ones are written together with
-    their roll-ups and one quota booking. Raises UsageError: ``invalid`` (not a list, or too
-    many records; nothing written), ``forbidden`` (the caller may not record for the user).
+    their roll-ups and one quota booking. Every recorded row names ``access_token_id``, the API
+    token that sent the batch (the caller's authenticated bearer token, which must be the
+    user's; a record's own ``access_token_id`` key is ignored). Raises UsageError: ``invalid``
+    (not a list, or too many records; nothing written), ``forbidden`` (the caller may not
+    record for the user, or the token is not the user's).
     """
     payload = json.dumps(list(records), default=_json_default)
     with refusals(), transaction.atomic(), connection.cursor() as cursor:
@@ -187,13 +198,22 @@ def usage_record_batch(*, user_id: int, records: Sequence[Mapping[str, Any]]) ->
             "SELECT out_index, out_request_id, out_status, out_usage_id, out_total_tokens,"
             " out_cost, out_error_code, out_error_field, out_error_message,"
             " current_setting('app.alerts_raised', true) = 'true'"
-            " FROM record_ai_usage_batch(p_user_id => %s::bigint, p_records => %s::jsonb)",
-            [user_id, payload],
+            " FROM record_ai_usage_batch(p_user_id => %s::bigint, p_records => %s::jsonb,"
+            " p_access_token_id => %s::bigint)",
+            [user_id, payload, access_token_id],
         )
         rows = cursor.fetchall()
     if rows and rows[0][-1]:
         alerts.notify_after_commit(user_id=user_id)
     return [RecordResult(*row[:-1]) for row in rows]
+
+
+def access_token_id_of(request) -> int | None:
+    """The id of the API token that authenticated ``request`` (accounts.bearer sets
+    ``request.access_token``), None for a service credential or a browser session: what the
+    recording functions store as the row's ``access_token_id``."""
+    token = getattr(request, "access_token", None)
+    return token.pk if token is not None else None
 
 
 def usage_totals_refresh_today() -> int:

@@ -8,10 +8,11 @@ import csv
 
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
-from usage import me_selectors, selectors
+from usage import drilldown, me_selectors, selectors
 from usage.dashboard_selectors import Series
-from usage.forms import UsageRangeForm
+from usage.forms import RequestLogForm, UsageRangeForm, chart_switches
 from witchcraft.platform.csv_export import csv_cell
 from witchcraft.platform.me_pages import register_page, self_service
 
@@ -54,8 +55,37 @@ def me_usage(request):
         "report": report,
         "csv_query": f"from={date_from.isoformat()}&to={date_to.isoformat()}",
         **_charts(report),
+        **_daily(request, date_from=date_from, date_to=date_to),
     }
     return render(request, "me/usage.html", context)
+
+
+def _daily(request, *, date_from, date_to) -> dict:
+    """The daily chart by provider or model and its table, each day linked to its requests."""
+    by, metric = chart_switches(request.GET)
+    daily = drilldown.user_daily_breakdown(
+        user_id=request.user.pk, start=date_from, end=date_to, by=by
+    )
+    return drilldown.chart_context(daily, metric=metric, log_url=reverse("usage:me_usage_requests"))
+
+
+@self_service
+def me_usage_requests(request):
+    """Your requests of one UTC day for one provider or model, most expensive first (your
+    rows only: the query names you, and row-level security holds it too)."""
+    form = RequestLogForm(request.GET)
+    if not form.is_valid():
+        return render(request, "me/usage_requests.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    log = drilldown.request_log(
+        day=data["day"],
+        provider_id=data["provider"].pk,
+        model_id=data["model"].pk if data["model"] else None,
+        user_id=request.user.pk,
+        page=request.GET.get("page"),
+    )
+    context = {"form": form, "log": log, "provider": data["provider"], "model": data["model"]}
+    return render(request, "me/usage_requests.html", context)
 
 
 CSV_HEADER = [

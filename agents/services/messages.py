@@ -121,13 +121,16 @@ def message_add(
     output_tokens: int | None = None,
     latency_ms: int | None = None,
     usage: MessageUsage | None = None,
+    access_token_id: int | None = None,
 ) -> tuple[AgentMessage, bool]:
     """Append a message to the user's active session; return it and whether it is new.
 
     The database numbers it (next position of the session) and keeps the session's counters.
     An assistant message may carry ``usage``: it is recorded through ``usage_record`` in the
     same transaction, linked to the session and to the message (the session's token and cost
-    totals follow from it). The message's model, tokens and latency default to the usage's.
+    totals follow from it), naming ``access_token_id``, the API token that sent it (the
+    caller's bearer token, never a client's field). The message's model, tokens and latency
+    default to the usage's.
 
     A retry is safe: when the usage's ``request_id`` was already recorded for this same message
     of this session (same role, content, model and token counts), that message is returned
@@ -198,5 +201,6 @@ def message_add(
                 agent_session_id=session_id,
                 agent_message_id=message.pk,
                 reservation_id=usage.reservation_id,
+                access_token_id=access_token_id,
             )
     return message, True

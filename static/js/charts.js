@@ -1,7 +1,10 @@
 // Draws every <canvas data-chart="ID"> from the JSON in <script type="application/json" id="ID">
 // (Django's json_script): no inline script, so the Content-Security-Policy holds.
 // The JSON is {"type": "line"|"bar"|"doughnut", "labels": [...], "datasets": [{"label", "data"}],
-//              "stacked": bool, "money": bool}.
+//              "stacked": bool, "money": bool, "links": optional}.
+// "links", when given, is one list per dataset of one URL (or null) per label: clicking that
+// bar (or point) opens the URL, e.g. a day's request log (issue 19). The same links are in the
+// page's table beside the chart, for keyboards and screen readers.
 (function () {
   "use strict";
   var palette = ["#6d3fd1", "#1e7a3c", "#d1783f", "#2f6fd1", "#b3261e", "#8a8a8a", "#c2a13b",
@@ -41,11 +44,26 @@
       var name = doughnut ? item.label : item.dataset.label;
       return (name ? name + ": " : "") + formatMoney(doughnut ? item.parsed : item.parsed.y);
     }}} : {};
+    var options = {responsive: true, maintainAspectRatio: false, animation: false,
+                   plugins: {legend: {position: "bottom"}, tooltip: tooltip},
+                   scales: scales};
+    if (spec.links) {
+      var linkAt = function (chart, event) {
+        var hits = chart.getElementsAtEventForMode(event, "nearest", {intersect: true}, false);
+        if (!hits.length) { return null; }
+        var set = spec.links[hits[0].datasetIndex] || [];
+        return set[hits[0].index] || null;
+      };
+      options.onClick = function (event, elements, chart) {
+        var url = linkAt(chart, event);
+        if (url) { window.location.assign(url); }
+      };
+      options.onHover = function (event, elements, chart) {
+        chart.canvas.style.cursor = linkAt(chart, event) ? "pointer" : "default";
+      };
+    }
     new Chart(canvas, {
-      type: spec.type, data: {labels: spec.labels, datasets: datasets},
-      options: {responsive: true, maintainAspectRatio: false, animation: false,
-                plugins: {legend: {position: "bottom"}, tooltip: tooltip},
-                scales: scales}
+      type: spec.type, data: {labels: spec.labels, datasets: datasets}, options: options
     });
   }
   document.addEventListener("DOMContentLoaded", function () {

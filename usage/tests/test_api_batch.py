@@ -403,9 +403,10 @@ def test_the_function_records_for_a_user_without_a_quota(db):
 def test_the_function_is_not_callable_by_anonymous_or_public(db):
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT has_function_privilege('public', 'record_ai_usage_batch(bigint, jsonb)',"
+            "SELECT has_function_privilege('public',"
+            " 'record_ai_usage_batch(bigint, jsonb, bigint)',"
             " 'EXECUTE'), has_function_privilege('witchcraft_app',"
-            " 'record_ai_usage_batch(bigint, jsonb)', 'EXECUTE')"
+            " 'record_ai_usage_batch(bigint, jsonb, bigint)', 'EXECUTE')"
         )
         assert cursor.fetchone() == (False, True)
     user = UserFactory()

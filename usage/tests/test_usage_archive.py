@@ -196,3 +196,31 @@ def test_archive_usage_partitions_refuses_nonsense_and_other_callers(old_partiti
         connection.cursor() as cursor,
     ):
         cursor.execute("SELECT archive_usage_partitions(12, 1)")
+
+
+def test_the_archive_keeps_which_token_sent_a_request(old_partitions, catalog_model):
+    """ai_usage_requests.access_token_id (issue 19) exists on the archive too, so a partition
+    made after the column was added still attaches there, and its rows keep the token id."""
+    from accounts import tokens
+    from witchcraft.testing.factories import UserFactory
+
+    user = UserFactory(email_verified_at=datetime.now(UTC))
+    with transaction.atomic(), rls.user_context(user):
+        token = tokens.token_issue(user_id=user.pk, name="old script").token
+    month = _months_ago(13)
+    with transaction.atomic(), rls.service_context():
+        old = services.usage_record(
+            user_id=user.pk,
+            provider_id=catalog_model.provider_id,
+            model_id=catalog_model.pk,
+            input_tokens=10,
+            output_tokens=5,
+            created_at=datetime(month.year, month.month, 10, 12, tzinfo=UTC),
+            access_token_id=token.pk,
+        )
+    _daily(usage_partitions_per_run=3)
+    assert _schema_of(_name(month)) == "archive"
+    assert (
+        _value("SELECT access_token_id FROM archive.ai_usage_requests WHERE id = %s", [old])
+        == token.pk
+    )

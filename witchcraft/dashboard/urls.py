@@ -19,6 +19,7 @@ urlpatterns = [
     path("", usage_dashboard.overview, name="overview"),
     path("usage/", usage_dashboard.usage, name="usage"),
     path("usage.csv", usage_dashboard.usage_csv, name="usage_csv"),
+    path("usage/requests/", usage_dashboard.usage_requests, name="usage_requests"),
     path("reports/", dashboard_reports.monthly_report, name="reports"),
     path("reports.csv", dashboard_reports.monthly_report_csv, name="reports_csv"),
     path("quotas/", billing_dashboard.quotas, name="quotas"),

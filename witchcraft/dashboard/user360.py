@@ -3,7 +3,8 @@
 Composed from each domain's selectors (the roof names no domain's models). Every read goes
 through the user's own indexed rows (the roll-ups ``ai_usage_daily`` and ``ai_usage_monthly``
 by their keys, sessions, payments, alerts and audit events by user) and every list is bounded;
-``ai_usage_requests`` is never read.
+``ai_usage_requests`` is read only for this month's spend per API token, through its partial
+index ``ai_usage_requests_token_spend`` (usage.drilldown.token_spend_this_month).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from accounts import selectors as account_selectors
 from agents import dashboard_selectors as agent_selectors
 from billing import selectors as billing_selectors
 from usage.dashboard_selectors import Series
+from usage.drilldown import TokenSpend, token_spend_this_month
 from usage.me_selectors import usage_by_day_for_user
 from usage.selectors import usage_monthly_for_user
 
@@ -296,3 +298,9 @@ def recent_audit(*, user_id: int, limit: int = AUDIT_SHOWN) -> list[AuditRow]:
         )
         for row in rows
     ]
+
+
+def token_spend(*, user_id: int) -> list[TokenSpend]:
+    """This UTC month's requests and cost per API token of the user, newest token first,
+    then what no token sent (web pages, service credentials)."""
+    return token_spend_this_month(user_id=user_id)

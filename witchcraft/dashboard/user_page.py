@@ -37,4 +37,5 @@ def user_page(request, user_id: int):
         "alerts": user360.recent_alerts(user_id=user.pk),
         "audit_events": user360.recent_audit(user_id=user.pk),
     }
+    context["token_spend"] = user360.token_spend(user_id=user.pk)
     return render(request, "dashboard/user.html", context)

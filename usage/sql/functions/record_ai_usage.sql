@@ -11,6 +11,9 @@
 --   ai_usage_redact); a successful request has no error message.
 -- * Refusals: 22023 for bad input, WC404 / WC409 for a reservation that is not the user's, or
 --   was settled or has expired (witchcraft/db_errors.py answers them); nothing is written.
+-- * p_access_token_id names the API token that sent the request (the caller's bearer token,
+--   set by the server, never by a client); it must be a token of p_user_id, or the call is
+--   refused (42501) and nothing is written.
 -- * Statements run with generic plans (plan_cache_mode): with custom plans the plan cache
 --   planned the statements again on nearly every call (bench/README.md).
 CREATE OR REPLACE FUNCTION public.record_ai_usage(
@@ -32,7 +35,8 @@ CREATE OR REPLACE FUNCTION public.record_ai_usage(
     p_metadata jsonb DEFAULT '{}',
     p_created_at timestamptz DEFAULT NULL,
     p_cost numeric DEFAULT NULL,
-    p_error_message text DEFAULT NULL
+    p_error_message text DEFAULT NULL,
+    p_access_token_id bigint DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
     SET plan_cache_mode = force_generic_plan
@@ -75,6 +79,14 @@ BEGIN
         RAISE EXCEPTION 'cost must be non-negative, got %', p_cost USING ERRCODE = '22023';
     END IF;
     v_created_at := coalesce(p_created_at, now());
+    -- One primary-key lookup, only for calls a token sent.
+    IF p_access_token_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM public.access_tokens t
+         WHERE t.id = p_access_token_id AND t.user_id = p_user_id
+    ) THEN
+        RAISE EXCEPTION 'access token % is not a token of user %', p_access_token_id, p_user_id
+            USING ERRCODE = '42501';
+    END IF;
 
     -- 1. Validation: nothing is written before all of it passed.
     -- The user, the model and its provider in one statement.
@@ -236,13 +248,14 @@ BEGIN
             reservation_id, request_id, input_tokens, output_tokens, cached_input_tokens,
             reasoning_tokens, total_tokens, cost, input_price_per_million,
             output_price_per_million, cached_input_price_per_million, latency_ms,
-            time_to_first_token_ms, status, error_code, error_message, metadata)
+            time_to_first_token_ms, status, error_code, error_message, metadata,
+            access_token_id)
     VALUES (v_usage_id, v_created_at, p_user_id, p_provider_id, p_model_id, v_session_id,
             p_agent_message_id, p_reservation_id, v_request_id, p_input_tokens, p_output_tokens, v_cached,
             v_reasoning, v_total, v_cost, v_model.input_price_per_million,
             v_model.output_price_per_million, v_model.cached_input_price_per_million,
             p_latency_ms, p_time_to_first_token_ms, v_status, v_error_code,
-            public.ai_usage_redact(v_error_message), v_metadata);
+            public.ai_usage_redact(v_error_message), v_metadata, p_access_token_id);
 
     -- 5. The roll-ups (UTC day and month of created_at).
     INSERT INTO public.ai_usage_daily AS d
@@ -320,7 +333,9 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.record_ai_usage(
     bigint, integer, integer, integer, integer, text, integer, integer, integer, integer, text,
-    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric, text) FROM PUBLIC;
+    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric, text, bigint)
+    FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.record_ai_usage(
     bigint, integer, integer, integer, integer, text, integer, integer, integer, integer, text,
-    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric, text) TO witchcraft_app;
+    text, bigint, bigint, bigint, jsonb, timestamp with time zone, numeric, text, bigint)
+    TO witchcraft_app;

@@ -16,11 +16,16 @@
 -- succeed; at most 1,000 characters; credentials redacted by ai_usage_redact),
 -- agent_session_id, agent_message_id, reservation_id, metadata. Rows are placed at now() and
 -- priced from the catalog.
+-- p_access_token_id names the API token that sent the batch (the caller's bearer token, set by
+-- the server; a record's own "access_token_id" key is ignored): every recorded row carries it.
+-- It must be a token of p_user_id, or the call is refused (42501) and nothing is written.
 -- The user's lock (the quota row) is taken first, then the work is done in sorted key order,
 -- so that concurrent batches, and batches racing record_ai_usage, never deadlock. Statements
 -- run with generic plans (plan_cache_mode), as good for one record as for 1,000
 -- (bench/README.md).
-CREATE OR REPLACE FUNCTION public.record_ai_usage_batch(p_user_id bigint, p_records jsonb)
+CREATE OR REPLACE FUNCTION public.record_ai_usage_batch(
+    p_user_id bigint, p_records jsonb, p_access_token_id bigint DEFAULT NULL
+)
 RETURNS TABLE(
     out_index integer,
     out_request_id text,
@@ -62,6 +67,13 @@ BEGIN
     END IF;
     IF NOT EXISTS (SELECT 1 FROM public.users u WHERE u.id = p_user_id) THEN
         RAISE EXCEPTION 'unknown user %', p_user_id USING ERRCODE = '22023';
+    END IF;
+    IF p_access_token_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM public.access_tokens t
+         WHERE t.id = p_access_token_id AND t.user_id = p_user_id
+    ) THEN
+        RAISE EXCEPTION 'access token % is not a token of user %', p_access_token_id, p_user_id
+            USING ERRCODE = '42501';
     END IF;
 
     -- 0. The user's lock first: the quota row (rolled forward if its period ended), the user's
@@ -436,13 +448,13 @@ BEGIN
                     cached_input_tokens, reasoning_tokens, total_tokens, cost,
                     input_price_per_million, output_price_per_million,
                     cached_input_price_per_million, latency_ms, time_to_first_token_ms, status,
-                    error_code, error_message, metadata)
+                    error_code, error_message, metadata, access_token_id)
             SELECT n.usage_id, v_now, p_user_id, c.provider_id, c.model_id, c.agent_session_id,
                    c.agent_message_id, c.reservation_id, c.request_id, c.input_tokens, c.output_tokens,
                    c.cached_input_tokens, c.reasoning_tokens, c.total_tokens, c.cost,
                    c.input_price_per_million, c.output_price_per_million,
                    c.cached_input_price_per_million, c.latency_ms, c.time_to_first_token_ms,
-                   c.status, c.error_code, c.error_message, c.metadata
+                   c.status, c.error_code, c.error_message, c.metadata, p_access_token_id
               FROM unnest(v_rows) c
               JOIN unnest(v_new_request_ids, v_new_usage_ids) AS n(request_id, usage_id)
                 ON n.request_id = c.request_id
@@ -598,5 +610,5 @@ BEGIN
      ORDER BY a.idx;
 END
 $$;
-REVOKE ALL ON FUNCTION public.record_ai_usage_batch(bigint, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION public.record_ai_usage_batch(bigint, jsonb) TO witchcraft_app;
+REVOKE ALL ON FUNCTION public.record_ai_usage_batch(bigint, jsonb, bigint) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.record_ai_usage_batch(bigint, jsonb, bigint) TO witchcraft_app;

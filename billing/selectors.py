@@ -267,12 +267,11 @@ def alerts_open(*, user_id: int | None = None, limit: int = 10) -> list[UsageAle
 
 def alerts_raised_since(*, since: datetime, limit: int = 200) -> list[UsageAlert]:
     """The unresolved quota alerts raised at or after ``since``, oldest first, at most
-    ``limit`` (``usage_alerts_open``), without their users: for staff notifications, which
-    name the user by id."""
+    ``limit`` (``usage_alerts_open``): for the staff notifications."""
     return list(
-        UsageAlert.objects.filter(resolved_at__isnull=True, triggered_at__gte=since).order_by(
-            "triggered_at", "id"
-        )[:limit]
+        usage_alerts(status=UNRESOLVED)
+        .filter(triggered_at__gte=since)
+        .order_by("triggered_at", "id")[:limit]
     )
 
 

@@ -215,6 +215,10 @@ if STAFF_NOTIFY_WEBHOOK_URL and not _webhook_url_valid(STAFF_NOTIFY_WEBHOOK_URL)
     raise ImproperlyConfigured("STAFF_NOTIFY_WEBHOOK_URL must be an https:// (or http://) URL.")
 if not 0.5 <= STAFF_NOTIFY_WEBHOOK_TIMEOUT_SECONDS <= 60:
     raise ImproperlyConfigured("STAFF_NOTIFY_WEBHOOK_TIMEOUT_SECONDS must be between 0.5 and 60.")
+# Error reports (the DEBUG page, mails to ADMINS) hide it as they hide *KEY*, *TOKEN*, *SECRET*.
+DEFAULT_EXCEPTION_REPORTER_FILTER = (
+    "witchcraft.operations.notifications.reporting.ExceptionReporterFilter"
+)
 
 # --- billing -------------------------------------------------------------------------------
 # The payment provider (Stripe-style): its name in /billing/webhooks/<provider>/, the shared

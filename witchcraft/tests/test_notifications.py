@@ -642,3 +642,15 @@ def test_a_staff_address_that_is_not_one_is_refused():
     done = _manage_check(STAFF_NOTIFY_EMAILS="ops@example.com,not-an-address")
     assert done.returncode != 0
     assert "STAFF_NOTIFY_EMAILS: 'not-an-address' is not an email address." in done.stderr
+
+
+def test_error_reports_hide_the_webhook_address(settings, rf):
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.STAFF_NOTIFY_WEBHOOK_URL = "https://hooks.example.com/services/T1/B2/SECRETPART"
+    reporter = get_default_exception_reporter_filter()
+    shown = reporter.get_safe_settings()["STAFF_NOTIFY_WEBHOOK_URL"]
+    assert "SECRETPART" not in str(shown)
+    request = rf.get("/", STAFF_NOTIFY_WEBHOOK_URL="https://hooks.example.com/x/SECRETPART")
+    assert "SECRETPART" not in str(reporter.get_safe_request_meta(request))
+    assert "SECRET_KEY" in reporter.get_safe_settings()  # the others still hidden, not dropped

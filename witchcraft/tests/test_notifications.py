@@ -361,6 +361,9 @@ def test_mask_keeps_the_host_only(settings):
         == "POST hooks.example.com/… failed on /…"
     )
     assert notifications.webhook_host() == "hooks.example.com"
+    settings.STAFF_NOTIFY_WEBHOOK_URL = "https://user:pa55word@hooks.example.com/h?token=abcdef"
+    assert notifications.mask("token=abcdef pa55word") == "… …"
+    assert notifications.webhook_host() == "hooks.example.com"
     assert len(notifications.mask("x" * 1000)) == channels.ERROR_LENGTH
 
 
@@ -654,3 +657,36 @@ def test_error_reports_hide_the_webhook_address(settings, rf):
     request = rf.get("/", STAFF_NOTIFY_WEBHOOK_URL="https://hooks.example.com/x/SECRETPART")
     assert "SECRETPART" not in str(reporter.get_safe_request_meta(request))
     assert "SECRET_KEY" in reporter.get_safe_settings()  # the others still hidden, not dropped
+
+
+@pytest.mark.browser
+@transactional
+def test_staff_see_the_notifications_on_a_phone(page, live_server, configured, secret, tmp_path):
+    import os
+
+    shots = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).replace(microsecond=0)
+    _error_rate_firing(now)
+    assert notifications.notifications_check(now=now) == {"notifications": 1, "deliveries": 2}
+    told = StaffNotification.objects.get()
+    for channel in told.channels:
+        notifications.notification_deliver(notification_id=told.pk, channel=channel)
+    User.objects.create_superuser(email="staff@example.com", password=PASSWORD)
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    page.goto(f"{live_server.url}/auth/login/?next=/dashboard/monitoring/")
+    page.fill("input[name=email]", "staff@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/dashboard/monitoring/")
+
+    section = page.locator("#staff-notifications")
+    assert "webhook at 127.0.0.1" in section.inner_text()
+    row = section.locator(f'tr[data-check="{ERROR_RATE}"]')
+    assert "High error rate: firing" in row.inner_text()
+    assert "mail sent, webhook sent" in row.inner_text()
+    assert secret not in page.content()
+    box = section.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390
+    section.screenshot(path=str(shots / "dashboard-monitoring-notifications.png"))

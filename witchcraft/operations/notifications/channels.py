@@ -62,17 +62,20 @@ def webhook_host(url: str | None = None) -> str:
 
 
 def mask(text: str) -> str:
-    """``text`` with the webhook's address (and its path, the secret part) replaced by
-    ``<host>/…``, on one line of at most ERROR_LENGTH characters."""
+    """``text`` with the webhook's address replaced by ``<host>/…`` (and any piece of it that
+    may be the secret: its path, query, password, by ``…``), on one line of at most
+    ERROR_LENGTH characters."""
     url = webhook_url()
     if url:
         text = text.replace(url, f"{webhook_host(url)}/…")
         try:
-            secret = urlsplit(url).path
+            parts = urlsplit(url)
+            secrets = [parts.path, parts.query, parts.password or ""]
         except ValueError:
-            secret = ""
-        if len(secret) > 1:
-            text = text.replace(secret, "/…")
+            secrets = []
+        for secret in secrets:
+            if len(secret) > 1:
+                text = text.replace(secret, "/…" if secret.startswith("/") else "…")
     line = " ".join(text.split())
     return line if len(line) <= ERROR_LENGTH else line[: ERROR_LENGTH - 1] + "…"
 

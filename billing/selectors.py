@@ -265,6 +265,16 @@ def alerts_open(*, user_id: int | None = None, limit: int = 10) -> list[UsageAle
     return list(usage_alerts(status=UNRESOLVED, user_id=user_id)[:limit])
 
 
+def alerts_raised_since(*, since: datetime, limit: int = 200) -> list[UsageAlert]:
+    """The unresolved quota alerts raised at or after ``since``, oldest first, at most
+    ``limit`` (``usage_alerts_open``): for the staff notifications."""
+    return list(
+        usage_alerts(status=UNRESOLVED)
+        .filter(triggered_at__gte=since)
+        .order_by("triggered_at", "id")[:limit]
+    )
+
+
 def alert_state(alert: UsageAlert) -> str:
     """``resolved``, ``acknowledged`` or ``open``: the alert's state as ``usage_alerts``
     filters it."""

@@ -1,5 +1,6 @@
 """Tables of the project itself (not of a domain app)."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 
@@ -42,3 +43,64 @@ class MaintenanceRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class NotificationState(models.Model):
+    """The state last notified to staff of one check: a monitoring alert
+    (``monitoring:<slug>``, ``ok`` or ``firing``) or a quota alert already told
+    (``usage_alert:<id>``, ``notified``).
+
+    Created by ``witchcraft/sql/0007_staff_notifications.sql`` (row-level security: staff read,
+    only the service context writes); written by ``witchcraft.operations.notifications``.
+    """
+
+    class State(models.TextChoices):
+        OK = "ok"
+        FIRING = "firing"
+        NOTIFIED = "notified"
+
+    check_key = models.CharField(max_length=64, primary_key=True)
+    state = models.CharField(max_length=16, choices=State)
+    measured = models.CharField(max_length=500, blank=True, default="")
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "notification_states"
+        indexes = [models.Index(fields=["changed_at"], name="notification_states_changed")]
+
+    def __str__(self) -> str:
+        return f"{self.check_key} {self.state}"
+
+
+class StaffNotification(models.Model):
+    """One notification to staff (a check firing or resolved, quota alerts raised, a test),
+    the channels it was queued for and when each delivered.
+
+    Created by ``witchcraft/sql/0007_staff_notifications.sql``; written by
+    ``witchcraft.operations.notifications``.
+    """
+
+    class State(models.TextChoices):
+        FIRING = "firing"
+        RESOLVED = "resolved"
+        RAISED = "raised"  # new quota alerts
+        TEST = "test"  # manage.py notify_test
+
+    id = models.BigAutoField(primary_key=True)
+    check_key = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=State)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    channels = ArrayField(models.CharField(max_length=16), default=list, blank=True)
+    created_at = models.DateTimeField()
+    mail_sent_at = models.DateTimeField(null=True, blank=True)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+
+    class Meta:
+        db_table = "staff_notifications"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["-created_at"], name="staff_notifications_created")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.check_key} {self.state}"

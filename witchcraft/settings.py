@@ -5,10 +5,11 @@ Every setting a deployment changes is an environment variable; README.md lists t
 
 import secrets
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 from django.utils.csp import CSP
 
 from witchcraft.platform import clients, embedded_db, retention
@@ -181,6 +182,43 @@ else:
 MAILERS = mailers_from_url(env.str("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Witchcraft <no-reply@localhost>")
 MAIL_IN_BACKGROUND = env.bool("MAIL_IN_BACKGROUND", default=True)
+
+# --- staff notifications -------------------------------------------------------------------
+# Monitoring alerts firing or resolved, and new quota alerts, told to staff by the worker
+# (witchcraft/operations/notifications): by mail to STAFF_NOTIFY_EMAILS (comma-separated; empty:
+# no mail) and to STAFF_NOTIFY_WEBHOOK_URL (a Slack-compatible incoming webhook; empty: none).
+# The webhook's address is a secret: only its host is ever shown or logged.
+STAFF_NOTIFY_EMAILS = [a.strip() for a in env.list("STAFF_NOTIFY_EMAILS", default=[]) if a.strip()]
+STAFF_NOTIFY_WEBHOOK_URL = env.str("STAFF_NOTIFY_WEBHOOK_URL", default="").strip()
+STAFF_NOTIFY_WEBHOOK_TIMEOUT_SECONDS = env.float(
+    "STAFF_NOTIFY_WEBHOOK_TIMEOUT_SECONDS", default=5.0
+)
+for _address in STAFF_NOTIFY_EMAILS:
+    try:
+        validate_email(_address)
+    except ValidationError:
+        raise ImproperlyConfigured(
+            f"STAFF_NOTIFY_EMAILS: {_address!r} is not an email address."
+        ) from None
+
+
+def _webhook_url_valid(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("https", "http") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
+if STAFF_NOTIFY_WEBHOOK_URL and not _webhook_url_valid(STAFF_NOTIFY_WEBHOOK_URL):
+    # Never the value in the message: it is a secret.
+    raise ImproperlyConfigured("STAFF_NOTIFY_WEBHOOK_URL must be an https:// (or http://) URL.")
+if not 0.5 <= STAFF_NOTIFY_WEBHOOK_TIMEOUT_SECONDS <= 60:
+    raise ImproperlyConfigured("STAFF_NOTIFY_WEBHOOK_TIMEOUT_SECONDS must be between 0.5 and 60.")
+# Error reports (the DEBUG page, mails to ADMINS) hide it as they hide *KEY*, *TOKEN*, *SECRET*.
+DEFAULT_EXCEPTION_REPORTER_FILTER = (
+    "witchcraft.operations.notifications.reporting.ExceptionReporterFilter"
+)
 
 # --- billing -------------------------------------------------------------------------------
 # The payment provider (Stripe-style): its name in /billing/webhooks/<provider>/, the shared

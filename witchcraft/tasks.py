@@ -6,7 +6,11 @@ of every app: each domain keeps its jobs there, accounts/, billing/, usage/):
   recorded in ``maintenance_runs`` (witchcraft.operations.maintenance);
 - a mail queued after a commit (witchcraft/platform/deferred.py): its arguments are stored in
   the queue, so they carry ids, addresses and links, never a token (the job makes it);
-- the queue's upkeep: jobs a dead worker left running are retried, finished jobs pruned.
+- the queue's upkeep: jobs a dead worker left running are retried, finished jobs pruned;
+- staff notifications: every minute the monitoring alerts and new quota alerts are compared with
+  what staff were last told (``check_staff_notifications``), and each change is delivered by
+  one job per channel (``deliver_staff_notification``, mail or webhook, retried on its own:
+  witchcraft.operations.notifications).
 
 Never twice at once: each scheduled job has a queueing lock (one waiting job at most) and a
 lock (one running job at most); maintenance also takes an advisory lock that its command
@@ -30,7 +34,7 @@ from procrastinate.contrib.django import app
 from procrastinate.jobs import Status
 
 from witchcraft.models import MaintenanceRun
-from witchcraft.operations import maintenance
+from witchcraft.operations import maintenance, notifications
 from witchcraft.platform import deferred
 from witchcraft.platform.mail import mail_deliver
 from witchcraft.platform.queues import MAIL_QUEUE, MAIL_RETRY, MAINTENANCE_QUEUE, UPKEEP_QUEUE
@@ -38,6 +42,7 @@ from witchcraft.platform.queues import MAIL_QUEUE, MAIL_RETRY, MAINTENANCE_QUEUE
 logger = logging.getLogger(__name__)
 
 STALLED_JOBS_CRON = "*/5 * * * *"
+NOTIFY_CHECK_CRON = "* * * * *"
 PRUNE_JOBS_CRON = "30 3 * * *"
 # Failed, cancelled and aborted jobs stay this long for inspection (succeeded ones are deleted
 # when they finish: PROCRASTINATE_WORKER_DEFAULTS["delete_jobs"]).
@@ -98,6 +103,36 @@ def monthly_maintenance(context: JobContext, timestamp: int) -> dict[str, Any] |
 @app.task(name=deferred.SEND_MAIL, queue=MAIL_QUEUE, retry=MAIL_RETRY)
 def send_mail(*, to: str, subject: str, template: str, context: dict[str, Any]) -> None:
     mail_deliver(to=to, subject=subject, template=template, context=context)
+
+
+# --- staff notifications (witchcraft.operations.notifications) ------------------------------
+
+# A delivery that failed for a reason that may pass (the webhook answered 5xx or timed out, the
+# mail server failed) is tried again 5, 25, 125, 625 and 3125 s later, about an hour in all; one
+# refused (4xx, no longer configured) is not.
+NOTIFY_RETRY = RetryStrategy(
+    max_attempts=5, exponential_wait=5, retry_exceptions=[notifications.DeliveryFailed]
+)
+
+
+@app.periodic(cron=NOTIFY_CHECK_CRON, periodic_id="check_staff_notifications")
+@app.task(
+    name="check_staff_notifications",
+    queue=UPKEEP_QUEUE,
+    lock="check_staff_notifications",
+    queueing_lock="check_staff_notifications",
+)
+def check_staff_notifications(timestamp: int) -> dict[str, int]:
+    """Tell staff what changed since the last run: monitoring alerts firing or resolved, new
+    quota alerts; returns how many notifications and delivery jobs."""
+    return notifications.notifications_check()
+
+
+@app.task(name=notifications.DELIVER_TASK, queue=MAIL_QUEUE, retry=NOTIFY_RETRY)
+def deliver_staff_notification(*, notification_id: int, channel: str) -> str:
+    """Send one notification on one channel (its id and the channel only: the webhook's
+    address is read from the settings, never stored in the queue)."""
+    return notifications.notification_deliver(notification_id=notification_id, channel=channel)
 
 
 # --- the queue's upkeep -----------------------------------------------------------------------

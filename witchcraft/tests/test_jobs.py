@@ -87,7 +87,7 @@ def _defer(deferrer: PeriodicDeferrer, at: float, *names: str) -> None:
 # --- the schedules ----------------------------------------------------------------------------
 
 
-EVERY_MINUTE = ("refresh_usage_today", "release_quota_reservations")
+EVERY_MINUTE = ("refresh_usage_today", "release_quota_reservations", "check_staff_notifications")
 
 
 def test_the_schedules_come_from_the_settings(settings):

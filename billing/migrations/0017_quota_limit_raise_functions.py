@@ -12,7 +12,7 @@ from witchcraft.platform.sqlobjects import DefineSQL
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0021_maintenance_steps"),
+        ("accounts", "0022_set_user_active"),
         ("agents", "0013_maintenance_steps"),
         ("billing", "0016_quota_limit_raises"),
         ("usage", "0016_error_message"),
@@ -223,7 +223,7 @@ REVOKE ALL ON FUNCTION public.quota_tokens_limit(user_quotas) FROM PUBLIC;
         ),
         DefineSQL(
             name="public.raise_quota_limit",
-            sha256="e1f42fc0a56973b23fb800093a3ccdcbf1fa04b13445456ad39f34f817a74dd9",
+            sha256="3e7436291eccb8bf9b83b814b222092e75fd50f74f994b517c50919f8537319f",
             drop_on_reverse=[
                 "DROP FUNCTION IF EXISTS public.raise_quota_limit(bigint,bigint,numeric,timestamp with time zone)",
             ],
@@ -240,7 +240,7 @@ REVOKE ALL ON FUNCTION public.quota_tokens_limit(user_quotas) FROM PUBLIC;
 --   22023  neither limit given; a limit not above the plan's or above the maximum (tokens
 --          10^15, cost 999999.999999 = numeric(12,6)); `until` not in the future or after the
 --          end of the next quota period (the UTC month after this one)
---   P0002  the user has no quota
+--   WC404  the user has no quota
 -- Returns the id of the quota_limit_raises row.
 CREATE OR REPLACE FUNCTION public.raise_quota_limit(
     p_user_id bigint, p_tokens_limit bigint, p_cost_limit numeric, p_until timestamptz
@@ -279,7 +279,7 @@ BEGIN
 
     SELECT q.* INTO v_quota FROM public.user_quotas q WHERE q.user_id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'The user has no quota.' USING ERRCODE = 'P0002';
+        RAISE EXCEPTION 'The user has no quota.' USING ERRCODE = 'WC404';
     END IF;
     IF p_tokens_limit IS NOT NULL AND p_tokens_limit <= v_quota.tokens_limit THEN
         RAISE EXCEPTION 'The raised token limit must be above the plan''s (%).',

@@ -11,7 +11,7 @@
 --   22023  neither limit given; a limit not above the plan's or above the maximum (tokens
 --          10^15, cost 999999.999999 = numeric(12,6)); `until` not in the future or after the
 --          end of the next quota period (the UTC month after this one)
---   P0002  the user has no quota
+--   WC404  the user has no quota
 -- Returns the id of the quota_limit_raises row.
 CREATE OR REPLACE FUNCTION public.raise_quota_limit(
     p_user_id bigint, p_tokens_limit bigint, p_cost_limit numeric, p_until timestamptz
@@ -50,7 +50,7 @@ BEGIN
 
     SELECT q.* INTO v_quota FROM public.user_quotas q WHERE q.user_id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'The user has no quota.' USING ERRCODE = 'P0002';
+        RAISE EXCEPTION 'The user has no quota.' USING ERRCODE = 'WC404';
     END IF;
     IF p_tokens_limit IS NOT NULL AND p_tokens_limit <= v_quota.tokens_limit THEN
         RAISE EXCEPTION 'The raised token limit must be above the plan''s (%).',

@@ -217,3 +217,57 @@ def test_the_quota_list_names_the_metric_and_the_projection(client, free_user):
     body = client.get(reverse("dashboard:quotas")).content.decode()
     assert "tokens ≥ 100 %" in body
     assert "tokens: reached" in body
+
+
+# The admin's action ------------------------------------------------------------------------
+ADMIN_QUOTAS = "/admin/billing/userquota/"
+
+
+def test_the_admin_raises_through_the_same_service(client, free_user):
+    boss = User.objects.create_superuser(email="boss@example.com", password="pw-1234567")
+    client.force_login(boss)
+    chosen = {"action": "raise_limit", "_selected_action": [free_user.pk]}
+    form_page = client.post(ADMIN_QUOTAS, chosen)
+    assert form_page.status_code == 200
+    assert 'id="raise_limit_form"' in form_page.content.decode()
+    assert UserQuota.objects.get(pk=free_user.pk).raised_until is None
+
+    until = (NOW + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    refused = client.post(
+        ADMIN_QUOTAS, {**chosen, "apply": "1", "tokens_limit": "5", "until": until}
+    )
+    assert refused.status_code == 200
+    assert "above the plan" in refused.content.decode()
+    assert not QuotaLimitRaise.objects.exists()
+
+    done = client.post(
+        ADMIN_QUOTAS, {**chosen, "apply": "1", "tokens_limit": "700000", "until": until}
+    )
+    assert done.status_code == 302
+    assert UserQuota.objects.get(pk=free_user.pk).raised_tokens_limit == 700_000
+    audit = AuditLog.objects.get(event_type=services.QUOTA_LIMIT_RAISED)
+    assert (audit.user_id, audit.actor_id) == (free_user.pk, boss.pk)
+
+
+def test_the_admin_action_needs_the_change_permission(client, free_user):
+    viewer = User.objects.create_user(
+        email="viewer@example.com", password="pw-1234567", is_staff=True
+    )
+    viewer.user_permissions.add(
+        Permission.objects.get(content_type__app_label="billing", codename="view_userquota")
+    )
+    client.force_login(viewer)
+    page = client.get(ADMIN_QUOTAS).content.decode()
+    assert "raise_limit" not in page
+    until = (NOW + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    client.post(
+        ADMIN_QUOTAS,
+        {
+            "action": "raise_limit",
+            "_selected_action": [free_user.pk],
+            "apply": "1",
+            "tokens_limit": "700000",
+            "until": until,
+        },
+    )
+    assert UserQuota.objects.get(pk=free_user.pk).raised_until is None

@@ -41,3 +41,11 @@ def _active_tiers() -> list[tuple[str, str]]:
 
 class ChangePlanForm(forms.Form):
     tier = forms.ChoiceField(label="New plan", choices=_active_tiers)
+
+    def __init__(self, *args, current_tier_name: str | None = None, **kwargs):
+        """``current_tier_name``: the plan the user is on, chosen at first."""
+        super().__init__(*args, **kwargs)
+        self.fields["tier"].choices = tiers = _active_tiers()  # read once
+        for slug, name in tiers:
+            if name == current_tier_name:
+                self.initial.setdefault("tier", slug)

@@ -26,15 +26,16 @@ def render_user_page(request, user, *, forms: dict | None = None, status: int = 
     raise_running = (
         quota is not None and quota.raised_until is not None and quota.raised_until > timezone.now()
     )
+    plan = user360.current_plan(user_id=user.pk)
     action_forms = {
-        "plan_form": ChangePlanForm(),
+        "plan_form": ChangePlanForm(current_tier_name=plan.tier if plan else None),
         "raise_form": QuotaRaiseForm(),
         **(forms or {}),
     }
     context = {
         "the_user": user,
         "summary": user360.user_summary(user=user),
-        "plan": user360.current_plan(user_id=user.pk),
+        "plan": plan,
         "usage": usage,
         "tokens_chart": usage.tokens.chart("bar"),
         "cost_chart": usage.cost.chart("bar", money=True),

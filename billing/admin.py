@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
+from django.template.response import TemplateResponse
 
 from accounts import audit
 from billing import errors, selectors, services
+from billing.forms import QuotaRaiseForm
 from billing.models import (
     PaymentHistory,
     QuotaReservation,
@@ -109,7 +111,7 @@ class UserQuotaAdmin(ReadOnlyAdmin):
     ordering = ("-usage_ratio",)
     list_select_related = ("user",)
     show_full_result_count = False
-    actions = ("reset_selected",)
+    actions = ("reset_selected", "raise_limit")
 
     @admin.action(description="Reset selected quotas")
     def reset_selected(self, request, queryset):
@@ -122,6 +124,45 @@ class UserQuotaAdmin(ReadOnlyAdmin):
                 self.message_user(request, refused.message, messages.ERROR)
                 return
         self.message_user(request, f"{reset} quota(s) reset.", messages.SUCCESS)
+
+    @admin.action(description="Raise limits of selected quotas until…", permissions=("raise",))
+    def raise_limit(self, request, queryset):
+        """A form (new token and / or cost limit, until when), then
+        services.quota_raise_limit for each selected quota (audited by the database)."""
+        quotas = list(queryset.select_related("user"))
+        form = QuotaRaiseForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            for quota in quotas:
+                try:
+                    services.quota_raise_limit(
+                        user_id=quota.user_id,
+                        tokens_limit=data["tokens_limit"],
+                        cost_limit=data["cost_limit"],
+                        until=data["until"],
+                    )
+                except errors.QuotaError as refused:
+                    form.add_error(None, f"{quota.user.email}: {refused.message}")
+                    break
+            else:
+                self.message_user(request, f"{len(quotas)} quota(s) raised.", messages.SUCCESS)
+                return None
+        return TemplateResponse(
+            request,
+            "admin/billing/userquota/raise_limit.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Raise limits",
+                "form": form,
+                "quotas": quotas,
+            },
+        )
+
+    def has_raise_permission(self, request):
+        """The raise needs billing.change_userquota (raise_quota_limit checks it again); the
+        quota's page itself stays read-only."""
+        return request.user.has_perm("billing.change_userquota")
 
 
 @admin.register(PaymentHistory)

@@ -1,6 +1,7 @@
-"""``/dashboard/quotas/``: who is near or over their quota, the quota alerts (with
-acknowledge) and the quota of any user. Staff only; runs in the request's row-level-security
-context as an admin."""
+"""``/dashboard/quotas/``: who is near or over their quota (which limit fired, at what
+threshold, when it reaches 100 % at this pace, and the quick actions: reset here, the rest on
+the user's page), the quota alerts (with acknowledge) and the quota of any user. Staff only;
+runs in the request's row-level-security context as an admin."""
 
 from decimal import Decimal
 
@@ -10,10 +11,11 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
-from billing import selectors, services
+from billing import projections, selectors, services
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 PER_PAGE = 50
@@ -37,8 +39,9 @@ def _percent(ratio: Decimal | None) -> int:
     return 0 if ratio is None else int(ratio * 100)
 
 
-def _quota_row(quota) -> dict:
+def _quota_row(quota, *, now) -> dict:
     percent = _percent(quota.usage_ratio)
+    raised = quota.raised_until is not None and quota.raised_until > now
     return {
         "user": quota.user,
         "tokens_used": quota.tokens_used,
@@ -50,6 +53,8 @@ def _quota_row(quota) -> dict:
         "over": quota.usage_ratio is not None and quota.usage_ratio >= 1,
         "period_end": quota.period_end,
         "tier": quota.tier_name or "",
+        "fired": projections.fired_limits(quota, now=now),
+        "raised_until": quota.raised_until if raised else None,
     }
 
 
@@ -57,6 +62,7 @@ def _quota_row(quota) -> dict:
 @require_safe
 @never_cache
 def quotas(request):
+    now = timezone.now()
     quota_page = Paginator(selectors.quotas_approaching_limit(), PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -70,14 +76,15 @@ def quotas(request):
     email = lookup_form.cleaned_data["email"] if lookup_form.is_valid() else ""
     if email:
         quota = selectors.quota_of(email=email)
-        looked_up = _quota_row(quota) if quota is not None else None
+        looked_up = _quota_row(quota, now=now) if quota is not None else None
     return render(
         request,
         "dashboard/quotas.html",
         {
             "counts": selectors.quota_counts(),
             "quota_page": quota_page,
-            "quota_rows": [_quota_row(q) for q in quota_page],
+            "quota_rows": [_quota_row(q, now=now) for q in quota_page],
+            "may_reset": request.user.has_perm("billing.change_userquota"),
             "alert_form": alert_form,
             "alert_status": status,
             "alert_page": alert_page,

@@ -147,6 +147,35 @@ def subscription_change_tier(*, user_id: int, tier_slug: str, user_agent: str = 
     return subscription_id
 
 
+# A temporary limit raise (staff): the audit row (quota_limit_raised) is written by the SQL
+# function itself, with the staff member as actor.
+QUOTA_LIMIT_RAISED = "quota_limit_raised"
+# The largest limits a raise accepts (raise_quota_limit checks them too): numeric(12,6) money,
+# and a token count far beyond any plan.
+RAISE_MAX_TOKENS = 10**15
+RAISE_MAX_COST = Decimal("999999.999999")
+
+
+def quota_raise_limit(
+    *, user_id: int, tokens_limit: int | None, cost_limit: Decimal | None, until: datetime
+) -> int:
+    """Raise the user's token and / or cost limit (None: that one unchanged) until ``until``
+    (staff holding billing.change_userquota). Until then check_and_consume_quota and
+    get_remaining_quota use the larger of the plan's limit and this one; afterwards the plan's,
+    with no job to run. Replaces a raise still running. Returns the id of the
+    quota_limit_raises row; audited (``quota_limit_raised``) by the database.
+    Raises QuotaError: invalid (no limit, a limit not above the plan's or out of range, an end
+    in the past or after the next quota period), forbidden (not allowed), not_found (no quota).
+    """
+    with staff_refusals(), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT raise_quota_limit(p_user_id => %s::bigint, p_tokens_limit => %s::bigint,"
+            " p_cost_limit => %s::numeric, p_until => %s::timestamptz)",
+            [user_id, tokens_limit, cost_limit, until],
+        )
+        return cursor.fetchone()[0]
+
+
 # The user's own plan changes (/me/plan/). Audit events written here (the SQL functions write
 # subscription_change_scheduled / subscription_change_undone themselves):
 CHECKOUT_STARTED = "checkout_started"

@@ -35,6 +35,12 @@ class UserQuota(models.Model):
         output_field=models.DecimalField(),
         db_persist=True,
     )
+    # A temporary raise by staff (raise_quota_limit, billing/sql/functions): until raised_until
+    # the quota functions use the larger of the plan's limit and the raised one; from then on
+    # the plan's again, with no job to run (one comparison with now()). NULL: not raised.
+    raised_tokens_limit = models.BigIntegerField(null=True, blank=True)
+    raised_cost_limit = money_field(null=True, blank=True, default=None)
+    raised_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(db_default=Now())
 
     class Meta:
@@ -52,10 +58,67 @@ class UserQuota(models.Model):
             models.CheckConstraint(
                 condition=Q(period_end__gt=F("period_start")), name="user_quotas_period_valid"
             ),
+            *non_negative("user_quotas", "raised_tokens_limit", "raised_cost_limit"),
+            models.CheckConstraint(
+                condition=Q(raised_until__isnull=True)
+                | Q(raised_tokens_limit__isnull=False)
+                | Q(raised_cost_limit__isnull=False),
+                name="user_quotas_raise_names_a_limit",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"quota of {self.user_id}"
+
+
+class QuotaLimitRaise(models.Model):
+    """One temporary limit raise by staff: who, when, the effective limits before and after,
+    and until when. Append-only; written only by ``raise_quota_limit`` (which also stores the
+    raise on the quota row, where the quota functions read it)."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(  # indexed by quota_limit_raises_user
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="quota_limit_raises",
+        db_index=False,
+    )
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(db_default=Now())
+    tokens_limit_from = models.BigIntegerField()
+    tokens_limit_to = models.BigIntegerField(null=True, blank=True)
+    cost_limit_from = money_field()
+    cost_limit_to = money_field(null=True, blank=True, default=None)
+    raised_until = models.DateTimeField()
+
+    class Meta:
+        db_table = "quota_limit_raises"
+        indexes = [models.Index(fields=["user", "-created_at"], name="quota_limit_raises_user")]
+        constraints = [
+            *non_negative(
+                "quota_limit_raises",
+                "tokens_limit_from",
+                "tokens_limit_to",
+                "cost_limit_from",
+                "cost_limit_to",
+            ),
+            models.CheckConstraint(
+                condition=Q(raised_until__gt=F("created_at")), name="quota_limit_raises_until"
+            ),
+            models.CheckConstraint(
+                condition=Q(tokens_limit_to__isnull=False) | Q(cost_limit_to__isnull=False),
+                name="quota_limit_raises_names_a_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"raise {self.pk} of {self.user_id}"
 
 
 class QuotaReservation(models.Model):

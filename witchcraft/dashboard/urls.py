@@ -9,7 +9,7 @@ from agents import dashboard as agents_dashboard
 from billing import dashboard as billing_dashboard
 from usage import dashboard as usage_dashboard
 from usage import dashboard_reports
-from witchcraft.dashboard import archive_search
+from witchcraft.dashboard import archive_search, user_actions
 from witchcraft.dashboard import user_page as dashboard_user
 from witchcraft.operations import monitoring
 
@@ -35,4 +35,41 @@ urlpatterns = [
     path("monitoring/", monitoring.monitoring, name="monitoring"),
     path("archive/", archive_search.archive_search, name="archive"),
     path("users/<int:user_id>/", dashboard_user.user_page, name="user"),
+    # Staff actions on a user (the 360° page's "Actions" section, the quota list).
+    path("users/<int:user_id>/actions/plan/", user_actions.change_plan, name="user_change_plan"),
+    path(
+        "users/<int:user_id>/actions/quota-reset/",
+        user_actions.reset_quota,
+        name="user_reset_quota",
+    ),
+    path(
+        "users/<int:user_id>/actions/quota-raise/",
+        user_actions.raise_limit,
+        name="user_raise_limit",
+    ),
+    path(
+        "users/<int:user_id>/actions/tokens-revoke/",
+        user_actions.revoke_tokens,
+        name="user_revoke_tokens",
+    ),
+    path(
+        "users/<int:user_id>/actions/sessions-end/",
+        user_actions.end_sessions,
+        name="user_end_sessions",
+    ),
+    path(
+        "users/<int:user_id>/actions/verification-resend/",
+        user_actions.resend_verification,
+        name="user_resend_verification",
+    ),
+    path(
+        "users/<int:user_id>/actions/deactivate/",
+        user_actions.deactivate,
+        name="user_deactivate",
+    ),
+    path(
+        "users/<int:user_id>/actions/reactivate/",
+        user_actions.reactivate,
+        name="user_reactivate",
+    ),
 ]

@@ -33,8 +33,8 @@ BEGIN
                updated_at = now()
          WHERE q.user_id = p_user_id
            AND q.period_end > now()
-           AND p_tokens <= q.tokens_limit - q.tokens_used
-           AND v_cost <= q.cost_limit - q.cost_used
+           AND p_tokens <= public.quota_tokens_limit(q) - q.tokens_used
+           AND v_cost <= public.quota_cost_limit(q) - q.cost_used
            AND NOT public.quota_has_expired_holds(p_user_id)
         RETURNING q.* INTO v_quota;
         v_reserved := FOUND;
@@ -56,8 +56,10 @@ BEGIN
             PERFORM public.raise_quota_alerts(p_user_id);
         END IF;
         RETURN QUERY SELECT true,
-                            greatest(v_quota.tokens_limit - v_quota.tokens_used, 0)::bigint,
-                            greatest(v_quota.cost_limit - v_quota.cost_used, 0)::numeric,
+                            greatest(public.quota_tokens_limit(v_quota) - v_quota.tokens_used,
+                                     0)::bigint,
+                            greatest(public.quota_cost_limit(v_quota) - v_quota.cost_used,
+                                     0)::numeric,
                             NULL::text, v_reservation.id, v_reservation.expires_at;
         RETURN;
     END IF;
@@ -69,9 +71,11 @@ BEGIN
         RETURN;
     END IF;
     RETURN QUERY SELECT false,
-                        greatest(v_quota.tokens_limit - v_quota.tokens_used, 0)::bigint,
-                        greatest(v_quota.cost_limit - v_quota.cost_used, 0)::numeric,
-                        CASE WHEN p_tokens > v_quota.tokens_limit - v_quota.tokens_used
+                        greatest(public.quota_tokens_limit(v_quota) - v_quota.tokens_used,
+                                 0)::bigint,
+                        greatest(public.quota_cost_limit(v_quota) - v_quota.cost_used,
+                                 0)::numeric,
+                        CASE WHEN p_tokens > public.quota_tokens_limit(v_quota) - v_quota.tokens_used
                              THEN 'tokens_exceeded' ELSE 'cost_exceeded' END,
                         NULL::bigint, NULL::timestamptz;
 END

@@ -4,7 +4,8 @@
 -- A read, never a write (STABLE, callable from any page): when the stored period has ended it
 -- reports what roll_quota_forward would make of it, i.e. the current UTC month with nothing
 -- used and the current plan's limits. The row itself rolls on the next consumption, usage record
--- or monthly maintenance.
+-- or monthly maintenance. The limits are those in force now: a staff raise until its end
+-- (quota_tokens_limit / quota_cost_limit), the plan's otherwise.
 CREATE OR REPLACE FUNCTION public.get_remaining_quota(p_user_id bigint)
 RETURNS TABLE(
     tokens_limit bigint,
@@ -25,9 +26,11 @@ BEGIN
     PERFORM auth.require_act_for(p_user_id);
     RETURN QUERY
     WITH stored AS (
-        SELECT q.tokens_limit AS t_limit, q.tokens_used AS t_used,
-               q.cost_limit AS c_limit, q.cost_used AS c_used,
-               q.period_start AS p_start, q.period_end AS p_end
+        SELECT public.quota_tokens_limit(q) AS t_limit, q.tokens_used AS t_used,
+               public.quota_cost_limit(q) AS c_limit, q.cost_used AS c_used,
+               q.period_start AS p_start, q.period_end AS p_end,
+               CASE WHEN q.raised_until > now() THEN q.raised_tokens_limit END AS t_raised,
+               CASE WHEN q.raised_until > now() THEN q.raised_cost_limit END AS c_raised
           FROM public.user_quotas q
          WHERE q.user_id = p_user_id
     ), effective AS (
@@ -35,7 +38,8 @@ BEGIN
           FROM stored s
          WHERE s.p_end > now()
         UNION ALL
-        SELECT coalesce(l.tokens_limit, s.t_limit), 0::bigint, coalesce(l.cost_limit, s.c_limit),
+        SELECT greatest(coalesce(l.tokens_limit, s.t_limit), s.t_raised), 0::bigint,
+               greatest(coalesce(l.cost_limit, s.c_limit), s.c_raised),
                0::numeric, b.period_start, b.period_end
           FROM stored s
          CROSS JOIN public.quota_period_bounds(now()) b

@@ -1,0 +1,1 @@
+REVOKE ALL ON public.quota_limit_raises FROM witchcraft_app;

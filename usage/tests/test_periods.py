@@ -25,7 +25,7 @@ from usage.dashboard_selectors.periods import (
 )
 
 
-def P(start: str, end: str) -> Period:  # noqa: N802 - reads like the periods it writes
+def P(start: str, end: str) -> Period:
     return Period(date.fromisoformat(start), date.fromisoformat(end))
 
 

@@ -117,9 +117,7 @@ def test_previous_calendar_is_none_outside_calendar_ranges():
     length=st.integers(min_value=1, max_value=366),
     quick=st.sampled_from([None, *QUICK_RANGES]),
 )
-def test_every_comparison_ends_before_the_period_and_is_no_longer_than_a_year(
-    start, length, quick
-):
+def test_every_comparison_ends_before_the_period_and_is_no_longer_than_a_year(start, length, quick):
     period = Period(start, start + timedelta(days=length - 1))
     previous = comparison_period(period, quick=quick)
     assert previous.end < period.start

@@ -84,9 +84,7 @@ def plain(page: str) -> str:
 # --- The overview --------------------------------------------------------------------------
 
 
-def test_the_overview_compares_dec_1_to_7_with_nov_1_to_7_not_all_of_november(
-    staff_client, usage
-):
+def test_the_overview_compares_dec_1_to_7_with_nov_1_to_7_not_all_of_november(staff_client, usage):
     response = staff_client.get(OVERVIEW)
     page = body(response)
     month = response.context["kpis"].month

@@ -281,3 +281,15 @@ def test_me_usage_hostile_ranges_show_the_default_range(client, usage, params, m
     report = response.context["report"]
     assert (report.date_from, report.date_to) == (date(2025, 11, 8), TODAY)
     assert 'name="from" value="2025-11-08"' in page
+
+
+def test_the_exports_take_quick_ranges_too(staff_client, usage):
+    response = staff_client.get(USAGE_CSV, {"range": "last-month"})
+    assert response.status_code == 200
+    assert 'filename="usage-2025-11-01-2025-11-30.csv"' in response["Content-Disposition"]
+    staff_client.force_login(usage["alice"])
+    response = staff_client.get("/me/usage.csv", {"range": "7d"})
+    assert response.status_code == 200
+    assert 'filename="usage-2025-12-01-2025-12-07.csv"' in response["Content-Disposition"]
+    assert response.content.decode().count("\n") == 2  # the header and Dec 3
+    assert staff_client.get("/me/usage.csv", {"range": "year"}).status_code == 400

@@ -106,7 +106,8 @@ class UsageFilterForm(RangeFormMixin, forms.Form):
 def _usage_tables(request, form=None):
     """The usage page's tables for the query (``form``: it validated, when given); None and
     the form with its errors when the query is refused."""
-    form = form or UsageFilterForm(request.GET)
+    if form is None:
+        form = UsageFilterForm(request.GET)
     if not form.is_valid():
         return form, None
     flt = form.usage_filter()
@@ -170,7 +171,7 @@ def usage(request):
         filters = {
             name: value
             for name, value in form.data.items()
-            if value and name not in ("start", "end", "range")
+            if value and name in form.fields and name not in ("start", "end", "range")
         }
         context["csv_query"] = urlencode(
             {**filters, "start": tables["filter"].start, "end": tables["filter"].end}

@@ -114,6 +114,24 @@ def test_the_overview_says_dash_when_the_previous_figure_is_zero(staff_client):
     assert "\u2014 vs Nov 1\u20137: $0.00" in plain(body(response))
 
 
+def test_the_overview_at_a_month_end_compares_with_the_whole_shorter_month(
+    staff_client, monkeypatch
+):
+    monkeypatch.setattr(periods, "today_utc", lambda now=None: date(2025, 3, 30))
+    gpt = factories.catalog_model("gpt-5-mini")
+    user = factories.UserFactory()
+    record(user, gpt, "2025-01-31", "9.00")
+    record(user, gpt, "2025-02-28", "3.00")
+    record(user, gpt, "2025-03-30", "6.00")
+    response = staff_client.get(OVERVIEW)
+    month = response.context["kpis"].month
+    assert month.previous == periods.Period(date(2025, 2, 1), date(2025, 2, 28))
+    assert (month.now.cost, month.before.cost) == (Decimal(6), Decimal(3))
+    assert "+100.0 % vs Feb 1\u201328: $3.00" in plain(body(response))
+    # Today (the 30th, $6) against all of the 29th (nothing).
+    assert response.context["kpis"].today.cost.text == "\u2014"
+
+
 # --- The staff usage page ----------------------------------------------------------------------
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,7 +15,16 @@ from django.urls import reverse
 from billing import selectors as billing_selectors
 from usage import dashboard_selectors as selectors
 from usage import drilldown
-from usage.forms import RequestLogForm, chart_switches
+from usage.dashboard_selectors import periods
+from usage.forms import (
+    RangeFormMixin,
+    RequestLogForm,
+    chart_switches,
+    quick_links,
+    quick_range_field,
+    range_form,
+    shown_form,
+)
 from usage.models import AIModel, AIProvider
 from witchcraft.platform.csv_export import csv_cell
 from witchcraft.platform.form_fields import Day
@@ -32,11 +41,14 @@ PERIOD_REVERSED = "The start of the period must not be after its end."
 
 @staff_required
 def overview(request):
-    today = selectors.today_utc()
+    today = periods.today_utc()
     start = today - timedelta(days=DEFAULT_DAYS - 1)
-    # Read once for the charts and today's KPIs.
-    days = selectors.all_users_days(start, today, count_users=True)
-    kpis = selectors.overview_kpis(today=today, days=days)
+    # Read once for the KPIs (this month to date, and the same days of last month) and the
+    # charts (the last 30 days).
+    first = min([start, *(period.start for period in selectors.overview_periods(today=today))])
+    all_days = selectors.all_users_days(first, today)
+    kpis = selectors.overview_kpis(today=today, days=all_days)
+    days = selectors.days_between(all_days, start, today)
     tokens, cost = selectors.daily_by_provider(start=start, end=today, days=days)
     popular = selectors.model_popularity(
         flt=selectors.UsageFilter(start=start, end=today), limit=10, days=days
@@ -59,7 +71,7 @@ def overview(request):
     return render(request, "dashboard/overview.html", context)
 
 
-class UsageFilterForm(forms.Form):
+class UsageFilterForm(RangeFormMixin, forms.Form):
     start = Day(required=False, label="From", widget=forms.DateInput({"type": "date"}))
     end = Day(required=False, label="To", widget=forms.DateInput({"type": "date"}))
     provider = forms.ModelChoiceField(
@@ -76,18 +88,13 @@ class UsageFilterForm(forms.Form):
         empty_label="All tiers",
     )
     user = forms.EmailField(required=False, label="User email")
+    range = quick_range_field()
 
-    def clean(self):
-        data = super().clean()
-        today = selectors.today_utc()
-        end = data.get("end") or today
-        start = data.get("start") or end - timedelta(days=DEFAULT_DAYS - 1)
-        if start > end:
-            raise ValidationError(PERIOD_REVERSED)
-        if (end - start).days + 1 > selectors.MAX_PERIOD_DAYS:
-            raise ValidationError(PERIOD_TOO_LONG)
-        data["start"], data["end"] = start, end
-        return data
+    # The period: RangeFormMixin.
+    start_name, end_name = "start", "end"
+    max_days = selectors.MAX_PERIOD_DAYS
+    reversed_message = PERIOD_REVERSED
+    too_long_message = PERIOD_TOO_LONG
 
     def usage_filter(self) -> selectors.UsageFilter:
         data = self.cleaned_data
@@ -101,13 +108,13 @@ class UsageFilterForm(forms.Form):
         )
 
 
-def _usage_tables(request):
-    form = UsageFilterForm(request.GET or None)
-    if request.GET and not form.is_valid():
+def _usage_tables(request, form=None):
+    """The usage page's tables for the query (``form``: it validated, when given); None and
+    the form with its errors when the query is refused."""
+    if form is None:
+        form = UsageFilterForm(request.GET)
+    if not form.is_valid():
         return form, None
-    if not request.GET:
-        form = UsageFilterForm({})
-        form.is_valid()
     flt = form.usage_filter()
     # Every user's days, read once for the three tables (only a period asked for).
     days = selectors.all_users_days(flt.start, flt.end) if flt.only_period else None
@@ -121,10 +128,31 @@ def _usage_tables(request):
     }
 
 
+def _usage_range(request) -> tuple[UsageFilterForm, dict]:
+    """The usage page's form of the range in force (the query's, or the default range with
+    the query's errors when it is refused) and the range form's context."""
+    form, errors = range_form(UsageFilterForm, request.GET)
+    keep = (
+        {}
+        if errors
+        else {
+            name: request.GET.get(name, "")
+            for name in form.fields
+            if name not in (form.start_name, form.end_name, "range")
+        }
+    )
+    return form, {
+        "form": shown_form(UsageFilterForm, form),
+        "range_errors": errors,
+        "quick_links": quick_links(request.path, current=form.cleaned_data["range"], keep=keep),
+    }
+
+
 @staff_required
 def usage(request):
-    form, tables = _usage_tables(request)
-    context = {"form": form, "tables": tables}
+    form, range_context = _usage_range(request)
+    _, tables = _usage_tables(request, form)
+    context = {**range_context, "tables": tables}
     if tables:
         providers, models, months = tables["providers"], tables["models"], tables["months"]
         context["provider_chart"] = selectors.Series(
@@ -138,7 +166,21 @@ def usage(request):
         context["month_chart"] = selectors.Series(
             [row.key for row in months], {"Cost": [float(row.totals.cost) for row in months]}
         ).chart("bar", money=True)
-        context["csv_query"] = request.GET.urlencode()
+        context["comparison"] = selectors.usage_page_comparison(
+            flt=tables["filter"],
+            previous=form.comparison,
+            today=periods.today_utc(),
+            days=tables["days"],
+        )
+        # The export of the range in force (quick ranges and defaults included).
+        filters = {
+            name: value
+            for name, value in form.data.items()
+            if value and name in form.fields and name not in ("start", "end", "range")
+        }
+        context["csv_query"] = urlencode(
+            {**filters, "start": tables["filter"].start, "end": tables["filter"].end}
+        )
         context |= _daily(request, tables)
     return render(request, "dashboard/usage.html", context)
 

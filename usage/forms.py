@@ -1,13 +1,17 @@
-"""Forms of the user's usage pages."""
+"""Forms of the usage pages: the range of UTC days every usage page shows (with its quick
+ranges), the user's usage range, and the quick-range links the shared range form
+(templates/_range_form.html) draws."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from usage.dashboard_selectors import today_utc
+from usage.dashboard_selectors import periods
 from usage.models import AIModel, AIProvider
 from usage.selectors import MAX_DAILY_DAYS
 from witchcraft.platform.form_fields import Day, WholeNumber
@@ -15,47 +19,133 @@ from witchcraft.platform.form_fields import Day, WholeNumber
 DEFAULT_DAYS = 30
 RANGE_REVERSED = "The start date must not be after the end date."
 RANGE_TOO_LONG = f"The range may span at most {MAX_DAILY_DAYS} days."
+RANGE_UNKNOWN = "Unknown quick range: choose Today, 7 d, 30 d, This month or Last month."
+QUICK = "range"  # the query parameter of a quick range: ?range=7d
 
 
-class UsageRangeForm(forms.Form):
-    """A range of UTC days from the query string ``?from=YYYY-MM-DD&to=YYYY-MM-DD``.
+def quick_range_field() -> forms.ChoiceField:
+    """``?range=`` (one of periods.QUICK_RANGES): a link's, never an input of the form."""
+    return forms.ChoiceField(
+        choices=[("", ""), *periods.QUICK_RANGES.items()],
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": RANGE_UNKNOWN},
+    )
 
-    Both are optional: ``to`` defaults to today (UTC), ``from`` to DEFAULT_DAYS days ending on
-    ``to``. A range that runs backwards or spans more than MAX_DAILY_DAYS days is refused
-    (a form error), never shortened. ``cleaned_data`` then holds ``from`` and ``to``.
-    """
+
+class RangeFormMixin:
+    """A form over a range of UTC days: its ``start_name`` and ``end_name`` date fields, and
+    ``range`` (a quick range, which wins over the dates). Without either date: DEFAULT_DAYS
+    days ending today (UTC). A range that runs backwards or spans more than ``max_days`` days
+    is refused (a form error), never shortened.
+
+    After validation: ``cleaned_data`` holds both dates and ``range`` (the quick range that is
+    exactly the period, given or not, else ""); ``period`` and ``comparison`` (what the
+    period is compared with: periods.comparison_period)."""
+
+    start_name = "from"
+    end_name = "to"
+    max_days = MAX_DAILY_DAYS
+    reversed_message = RANGE_REVERSED
+    too_long_message = RANGE_TOO_LONG
+
+    period: periods.Period
+    comparison: periods.Period
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:  # a field that did not parse: its error says so
+            return data
+        today = periods.today_utc()
+        quick = data.get(QUICK) or ""
+        if quick:
+            period = periods.quick_range(quick, today=today)
+        else:
+            end = data.get(self.end_name) or today
+            start = data.get(self.start_name) or end - timedelta(days=DEFAULT_DAYS - 1)
+            if start > end:
+                raise ValidationError(self.reversed_message, code="reversed")
+            period = periods.Period(start, end)
+            if period.days > self.max_days:
+                raise ValidationError(self.too_long_message, code="too_long")
+            quick = periods.quick_range_of(period, today=today) or ""
+        self.period = period
+        self.comparison = periods.comparison_period(period, quick=quick or None)
+        data[self.start_name], data[self.end_name], data[QUICK] = period.start, period.end, quick
+        return data
+
+    def error_text(self) -> str:
+        """Every error on one line, each field's named: the CSV exports' 400 answer."""
+        return " ".join(self.error_messages())
+
+    def error_messages(self) -> list[str]:
+        """Every error, each field's named: what the page says above its default range."""
+        messages = [str(error) for error in self.non_field_errors()]
+        for name, field in self.fields.items():
+            label = field.label or "Quick range"
+            messages += [
+                str(error) if name == QUICK else f"{label}: {error}"
+                for error in self.errors.get(name, [])
+            ]
+        return messages
+
+
+class UsageRangeForm(RangeFormMixin, forms.Form):
+    """The user's usage range from the query string: ``?from=YYYY-MM-DD&to=YYYY-MM-DD`` or
+    ``?range=7d``; dates between witchcraft.platform.form_fields.FIRST_DAY and LAST_DAY."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # "from" is a Python keyword, so these fields cannot be declared as class attributes.
-        self.fields["from"] = forms.DateField(
+        self.fields["from"] = Day(
             required=False, label="From", widget=forms.DateInput({"type": "date"})
         )
-        self.fields["to"] = forms.DateField(
+        self.fields["to"] = Day(
             required=False, label="To", widget=forms.DateInput({"type": "date"})
         )
+        self.fields[QUICK] = quick_range_field()
 
-    def clean(self):
-        data = super().clean()
-        if self.errors:  # a date that did not parse: its field error says so
-            return data
-        date_to = data.get("to") or today_utc()
-        # At most DEFAULT_DAYS - 1 days back: the earliest date Python knows is date.min.
-        back = min(DEFAULT_DAYS - 1, (date_to - date.min).days)
-        date_from = data.get("from") or date_to - timedelta(days=back)
-        if date_from > date_to:
-            raise ValidationError(RANGE_REVERSED, code="reversed")
-        if (date_to - date_from).days + 1 > MAX_DAILY_DAYS:
-            raise ValidationError(RANGE_TOO_LONG, code="too_long")
-        data["from"], data["to"] = date_from, date_to
-        return data
 
-    def error_text(self) -> str:
-        """Every error on one line, each field's named: the CSV export's 400 answer."""
-        messages = list(self.non_field_errors())
-        for name, field in self.fields.items():
-            messages += [f"{field.label}: {error}" for error in self.errors.get(name, [])]
-        return " ".join(messages)
+def range_form(form_class, query) -> tuple[forms.Form, list[str]]:
+    """``query`` validated by ``form_class`` (a RangeFormMixin form); when it is refused, its
+    error messages and the form of the default range instead (so the page still shows
+    something), else no messages."""
+    form = form_class(query)
+    if form.is_valid():
+        return form, []
+    default = form_class({})
+    if not default.is_valid():  # pragma: no cover - the defaults are always valid
+        raise RuntimeError(default.errors)
+    return default, form.error_messages()
+
+
+def shown_form(form_class, form: forms.Form) -> forms.Form:
+    """A form to draw: ``form``'s values with the dates of the range in force, also when they
+    came from a quick range or the defaults (and no quick range: the links carry that)."""
+    initial = {name: form.cleaned_data.get(name) for name in form.fields if name != QUICK}
+    return form_class(initial=initial)
+
+
+@dataclass(frozen=True)
+class QuickLink:
+    name: str
+    label: str
+    href: str
+    current: bool
+
+
+def quick_links(path: str, *, current: str, keep: dict[str, str] | None = None) -> list[QuickLink]:
+    """The quick-range links of a page at ``path``; ``keep``: the other filters each carries."""
+    keep = {name: value for name, value in (keep or {}).items() if value not in (None, "")}
+    return [
+        QuickLink(
+            name=name,
+            label=label,
+            href=f"{path}?{urlencode({**keep, QUICK: name})}",
+            current=name == current,
+        )
+        for name, label in periods.QUICK_RANGES.items()
+    ]
 
 
 # The daily chart's switches (GET parameters of the usage pages) ------------------------------

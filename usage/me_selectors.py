@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.db.models import Sum
 
+from usage.dashboard_selectors.periods import Change, Period, comparison_label
 from usage.models import AIModel, AIProvider, AIUsageMonthly
 from usage.selectors import MonthlyUsage, usage_daily_rows, usage_monthly_for_user
 
@@ -172,4 +173,44 @@ def usage_report_for_user(*, user_id: int, date_from: date, date_to: date) -> Us
         models=models,
         providers=providers,
         months=usage_monthly_for_user(user_id=user_id, limit=MONTHLY_HISTORY),
+    )
+
+
+@dataclass(frozen=True)
+class UsageComparison:
+    """The range's sums (``now``) against those of the period it is compared with."""
+
+    period: Period
+    previous: Period
+    now: UsageSum
+    before: UsageSum
+    label: str  # "vs Nov 1-7"
+
+    @property
+    def requests(self) -> Change:
+        return Change(self.now.requests, self.before.requests)
+
+    @property
+    def tokens(self) -> Change:
+        return Change(self.now.tokens, self.before.tokens)
+
+    @property
+    def cost(self) -> Change:
+        return Change(self.now.cost, self.before.cost)
+
+
+def usage_comparison_for_user(
+    *, user_id: int, period: Period, previous: Period, now: UsageSum, today: date
+) -> UsageComparison:
+    """The user's sums over ``period`` (``now``, already read) against ``previous``: one query
+    of the daily roll-up."""
+    before = usage_daily_rows(
+        user_id=user_id, date_from=previous.start, date_to=previous.end
+    ).aggregate(**_SUMS)
+    return UsageComparison(
+        period=period,
+        previous=previous,
+        now=now,
+        before=UsageSum.of(before),
+        label=comparison_label(period, previous, today=today),
     )

@@ -11,8 +11,15 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from usage import drilldown, me_selectors, selectors
-from usage.dashboard_selectors import Series
-from usage.forms import RequestLogForm, UsageRangeForm, chart_switches
+from usage.dashboard_selectors import Series, periods
+from usage.forms import (
+    RequestLogForm,
+    UsageRangeForm,
+    chart_switches,
+    quick_links,
+    range_form,
+    shown_form,
+)
 from witchcraft.platform.csv_export import csv_cell
 from witchcraft.platform.me_pages import register_page, self_service
 
@@ -42,22 +49,30 @@ def _charts(report: me_selectors.UsageReport) -> dict:
 
 @self_service
 def me_usage(request):
-    form = UsageRangeForm(request.GET)
-    if not form.is_valid():
-        return render(request, "me/usage.html", {"form": form, "report": None}, status=400)
+    # A refused query: its errors above the default range (never a page without numbers).
+    form, errors = range_form(UsageRangeForm, request.GET)
     date_from, date_to = form.cleaned_data["from"], form.cleaned_data["to"]
     report = me_selectors.usage_report_for_user(
         user_id=request.user.pk, date_from=date_from, date_to=date_to
     )
     context = {
-        # The inputs show the range in effect, defaults included.
-        "form": UsageRangeForm(initial={"from": date_from, "to": date_to}),
+        # The inputs show the range in effect, defaults and quick ranges included.
+        "form": shown_form(UsageRangeForm, form),
+        "range_errors": errors,
+        "quick_links": quick_links(request.path, current=form.cleaned_data["range"]),
         "report": report,
+        "comparison": me_selectors.usage_comparison_for_user(
+            user_id=request.user.pk,
+            period=form.period,
+            previous=form.comparison,
+            now=report.total,
+            today=periods.today_utc(),
+        ),
         "csv_query": f"from={date_from.isoformat()}&to={date_to.isoformat()}",
         **_charts(report),
         **_daily(request, date_from=date_from, date_to=date_to),
     }
-    return render(request, "me/usage.html", context)
+    return render(request, "me/usage.html", context, status=400 if errors else 200)
 
 
 def _daily(request, *, date_from, date_to) -> dict:

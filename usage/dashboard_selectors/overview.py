@@ -1,4 +1,5 @@
-"""The overview page's reads: the KPIs of today and the months, the month's biggest spenders
+"""The overview page's reads: the KPIs of today and of the month to date, each against the
+same days of the period before, the month's biggest spenders
 and recent security events (its open quota alerts are billing's: ``billing.selectors``)."""
 
 from __future__ import annotations
@@ -7,47 +8,52 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q
-
 from accounts.models import AuditLog
-from usage.dashboard_selectors.all_users import AllUsersDays
-from usage.dashboard_selectors.periods import previous_month
-from usage.dashboard_selectors.totals import _SUMS, Totals, _totals
-from usage.models import AIUsageDaily, AIUsageMonthly
+from usage.dashboard_selectors.all_users import AllUsersDays, all_users_days
+from usage.dashboard_selectors.comparison import Compared, compared_in_days, users_in
+from usage.dashboard_selectors.periods import Period, comparison_period, quick_range
+from usage.models import AIUsageMonthly
 
 SECURITY_SEVERITIES = ("warning", "critical")
 
 
 @dataclass(frozen=True)
 class OverviewKpis:
-    today: Totals
-    this_month: Totals
-    last_month: Totals
+    """Today against yesterday, and this month to date against the same days of last month
+    (Dec 1-7 against Nov 1-7, not all of November)."""
+
+    today: Compared
+    month: Compared
+
+    @property
+    def periods(self) -> tuple[Period, ...]:
+        """Every day these cover: what the overview reads once."""
+        return (self.today.previous, self.today.period, self.month.previous, self.month.period)
+
+
+def overview_periods(*, today: date) -> tuple[Period, Period, Period, Period]:
+    """Today, yesterday, this month to date and the same days of last month."""
+    day = Period(today, today)
+    month = quick_range("month", today=today)
+    return (
+        day,
+        comparison_period(day, quick="today"),
+        month,
+        comparison_period(month, quick="month"),
+    )
 
 
 def overview_kpis(*, today: date, days: AllUsersDays | None = None) -> OverviewKpis:
-    """Today's totals (``ai_usage_daily``; taken from ``days`` when it has read today), this
-    and last month's (``ai_usage_monthly``)."""
-    if days is not None and today in days.users_by_day:
-        summed = AllUsersDays([r for r in days.rows if r["usage_date"] == today]).grouped()
-        day = {**summed[0], "users": days.users_by_day[today]}
-    else:
-        day = AIUsageDaily.objects.filter(usage_date=today).aggregate(
-            **_SUMS, users=Count("user_id", distinct=True)
-        )
-    last_year, last_month = previous_month(today.year, today.month)
-    months = (
-        AIUsageMonthly.objects.filter(
-            Q(year=today.year, month=today.month) | Q(year=last_year, month=last_month)
-        )
-        .values("year", "month")
-        .annotate(**_SUMS, users=Count("user_id"))
-    )
-    by_month = {(row["year"], row["month"]): _totals(row) for row in months}
+    """Today's and this month's totals against the periods they are compared with, from every
+    user's days (``days``, read when not given; it must cover all four periods) and one count
+    of each period's active users (``ai_usage_daily``)."""
+    day, yesterday, month, month_before = overview_periods(today=today)
+    if days is None:
+        days = all_users_days(month_before.start, today)
+    users = users_in(day, yesterday, month, month_before)
     return OverviewKpis(
-        today=_totals(day),
-        this_month=by_month.get((today.year, today.month), Totals()),
-        last_month=by_month.get((last_year, last_month), Totals()),
+        today=compared_in_days(days, day, yesterday, today=today, users=users[0:2]),
+        month=compared_in_days(days, month, month_before, today=today, users=users[2:4]),
     )
 
 

@@ -112,14 +112,19 @@ def test_the_navigation_lists_both_pages(staff_client):
 def test_the_overview_kpis_match_the_data(staff_client, usage):
     page = text(staff_client.get(OVERVIEW))
     kpis = staff_client.get(OVERVIEW).context["kpis"]
-    assert (kpis.today.users, kpis.today.requests, kpis.today.tokens) == (2, 3, 6000)
-    assert kpis.today.cost == Decimal("5.50")
-    assert kpis.today.average_latency_ms == 200
-    assert round(kpis.today.error_rate, 1) == 33.3
-    assert (kpis.this_month.users, kpis.this_month.requests) == (2, 3)
-    assert (kpis.last_month.users, kpis.last_month.requests, kpis.last_month.tokens) == (1, 1, 4000)
-    assert kpis.last_month.average_latency_ms is None
-    for snippet in ("$5.50", "6,000", "33.3 %", "200 ms", "last month $5.00", "last month 4,000"):
+    today = kpis.today.now
+    assert (today.users, today.requests, today.tokens) == (2, 3, 6000)
+    assert today.cost == Decimal("5.50")
+    assert today.average_latency_ms == 200
+    assert round(today.error_rate, 1) == 33.3
+    assert (kpis.month.now.users, kpis.month.now.requests) == (2, 3)
+    # This month to date against the same days of last month: Carol's last day of last month
+    # counts only when this month has as many days behind it (the 31st against the 30th...).
+    month_before = kpis.month.previous
+    assert month_before.start == (NOW.date().replace(day=1) - timedelta(days=1)).replace(day=1)
+    carol_counted = month_before.start <= LAST_MONTH.date() <= month_before.end
+    assert kpis.month.before.requests == (1 if carol_counted else 0)
+    for snippet in ("$5.50", "6,000", "33.3 %", "200 ms", kpis.month.label):
         assert snippet in page, snippet
     assert "No usage yet today" not in page
 
@@ -181,8 +186,8 @@ def test_the_overview_lists_open_alerts_and_recent_security_events(staff_client,
 def test_an_empty_database_shows_the_empty_states(staff_client):
     page = text(staff_client.get(OVERVIEW))
     for empty in (
-        "No usage yet today.",
-        "No usage this month or last month.",
+        "No usage yet today or yesterday.",
+        "No usage this month to date or in the same days of last month.",
         "No usage in the last 30 days.",
         "No models used in the last 30 days.",
         "No spending this month yet.",

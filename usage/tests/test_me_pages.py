@@ -364,9 +364,11 @@ def test_usage_page_refuses_a_bad_range(client, usage, params, message):
     body = response.content.decode()
     assert message in body
     assert 'id="range-errors"' in body
-    assert response.context["report"] is None
-    assert "GPT-5 mini" not in body
-    assert "chart-tokens" not in body
+    # The page still shows the default range (the last 30 days), never the refused one.
+    report = response.context["report"]
+    assert (report.date_from, report.date_to) == (TODAY - timedelta(days=29), TODAY)
+    assert f'value="{TODAY.isoformat()}"' in body
+    assert "chart-tokens" in body
 
 
 def test_usage_page_accepts_366_days_and_dates_at_the_edges(client, usage):
@@ -378,11 +380,14 @@ def test_usage_page_accepts_366_days_and_dates_at_the_edges(client, usage):
     )
     assert len(response.context["report"].days) == 366
     assert html(response)
-    # The earliest and latest dates Python knows: a default start cannot underflow.
-    response = page(client, usage["alice"], USAGE, to="0001-01-05")
-    assert response.context["report"].date_from == date(1, 1, 1)
-    response = page(client, usage["alice"], USAGE, **{"from": "9999-12-01", "to": "9999-12-31"})
+    # The first and last days a page may name (form_fields.FIRST_DAY / LAST_DAY): a default
+    # start and the comparison before it stay inside Python's and PostgreSQL's dates.
+    response = page(client, usage["alice"], USAGE, to="1970-01-05")
+    assert response.context["report"].date_from == date(1969, 12, 7)
+    assert html(response)
+    response = page(client, usage["alice"], USAGE, **{"from": "2999-12-01", "to": "2999-12-31"})
     assert len(response.context["report"].days) == 31
+    assert response.context["comparison"].previous.start == date(2999, 11, 1)
     assert html(response)
 
 

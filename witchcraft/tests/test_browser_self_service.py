@@ -189,7 +189,8 @@ def test_usage_charts_quota_bars_and_a_transcript(page, live_server, tmp_path):
     page.click("nav.me-nav a:has-text('Usage')")
     page.wait_for_url(f"{live_server.url}/me/usage/")
     canvases = page.locator("canvas[data-chart]")
-    assert canvases.count() == 3  # tokens per day, cost per day, cost per month
+    # day by day (by provider, the drill-down's), tokens per day, cost per day, cost per month
+    assert canvases.count() == 4
     for canvas in canvases.all():
         assert canvas.evaluate(CANVAS_HAS_PIXELS), canvas.get_attribute("data-chart")
     by_model = page.inner_text("#by-model tbody")

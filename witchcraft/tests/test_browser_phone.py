@@ -119,6 +119,11 @@ def _customer() -> tuple[User, int, int]:
     return user, token_id, session.pk
 
 
+def _today() -> str:
+    """Today's UTC day, of which the customer has requests (the request logs' day)."""
+    return datetime.now(UTC).date().isoformat()
+
+
 def _sign_in(page, live_server, email: str, password: str, next_path: str) -> None:
     page.goto(f"{live_server.url}/auth/login/?next={next_path}")
     page.fill("input[name=email]", email)
@@ -166,6 +171,7 @@ def test_every_page_of_a_user_fits_a_phone(page, live_server, tmp_path):
     for name, path in [
         ("overview", "/me/"),
         ("usage", "/me/usage/"),
+        ("usage-requests", f"/me/usage/requests/?day={_today()}&provider=openai"),
         ("sessions", "/me/sessions/"),
         ("session", f"/me/sessions/{session_id}/"),
         ("plan", "/me/plan/"),
@@ -217,6 +223,7 @@ def test_every_staff_page_fits_a_phone(page, live_server, tmp_path):
     for name, path in [
         ("overview", "/dashboard/"),
         ("usage", "/dashboard/usage/"),
+        ("usage-requests", f"/dashboard/usage/requests/?day={_today()}&provider=openai"),
         ("reports", "/dashboard/reports/"),
         ("quotas", "/dashboard/quotas/"),
         ("audit", "/dashboard/audit/"),
@@ -229,5 +236,10 @@ def test_every_staff_page_fits_a_phone(page, live_server, tmp_path):
         _check(page, live_server, shots, "dashboard", name, path, sign_out=header_sign_out)
 
     admin_log_out = "#logout-form button"
-    for name, path in [("index", "/admin/"), ("users", "/admin/accounts/user/")]:
+    for name, path in [
+        ("index", "/admin/"),
+        ("users", "/admin/accounts/user/"),
+        ("quotas", "/admin/billing/userquota/"),
+        ("usage-requests", "/admin/usage/aiusagerequest/"),
+    ]:
         _check(page, live_server, shots, "admin", name, path, sign_out=admin_log_out)

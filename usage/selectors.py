@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from usage.catalog import CatalogModel, catalog
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
@@ -188,3 +189,53 @@ def catalog_models() -> list[CatalogModel]:
     """Return the active models of active providers, by provider then model name (cached:
     usage.catalog)."""
     return list(catalog().models)
+
+
+# --- Staff dashboard: the user directory ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectoryCosts:
+    """This month to date against the same days of last month (Dec 1-7 against Nov 1-7; at
+    the end of a longer month, the whole of the shorter one), and the annotations that read
+    them for a queryset of users (``OuterRef("pk")``): ``cost_now`` from the month's
+    ``ai_usage_monthly`` row (its key), ``cost_before`` summed over the user's
+    ``ai_usage_daily`` rows of those days (its key: user, usage_date, ...); 0 without usage."""
+
+    month_start: date
+    today: date
+    before_start: date
+    before_end: date
+
+    def annotations(self) -> dict:
+        zero = Value(Decimal(0))
+        now = AIUsageMonthly.objects.filter(
+            user_id=OuterRef("pk"), year=self.today.year, month=self.today.month
+        ).values("cost")[:1]
+        before = (
+            AIUsageDaily.objects.filter(
+                user_id=OuterRef("pk"),
+                usage_date__gte=self.before_start,
+                usage_date__lte=self.before_end,
+            )
+            .order_by()
+            .values("user_id")
+            .annotate(total=Sum("cost"))
+            .values("total")
+        )
+        money = DecimalField(max_digits=18, decimal_places=6)
+        return {
+            "cost_now": Coalesce(Subquery(now, output_field=money), zero, output_field=money),
+            "cost_before": Coalesce(Subquery(before, output_field=money), zero, output_field=money),
+        }
+
+
+def directory_costs(*, today: date) -> DirectoryCosts:
+    """The periods the staff user directory compares on ``today`` (a UTC date)."""
+    month_start = today.replace(day=1)
+    before_end_of_month = month_start - timedelta(days=1)
+    before_start = before_end_of_month.replace(day=1)
+    before_end = min(before_start + timedelta(days=today.day - 1), before_end_of_month)
+    return DirectoryCosts(
+        month_start=month_start, today=today, before_start=before_start, before_end=before_end
+    )

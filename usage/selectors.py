@@ -123,7 +123,9 @@ def model_names() -> dict[int, str]:
     return dict(AIModel.objects.values_list("pk", "name"))
 
 
-def usage_daily_rows(*, user_id: int, date_from: date, date_to: date) -> QuerySet[AIUsageDaily]:
+def usage_daily_rows(
+    *, user_id: int | OuterRef, date_from: date, date_to: date
+) -> QuerySet[AIUsageDaily]:
     """The user's ``ai_usage_daily`` rows from ``date_from`` to ``date_to`` (UTC days,
     inclusive), served by its key (user, usage_date, ...): the one ORM reader of a user's daily
     usage, which each page lists or sums its own way.
@@ -213,10 +215,8 @@ class DirectoryCosts:
             user_id=OuterRef("pk"), year=self.today.year, month=self.today.month
         ).values("cost")[:1]
         before = (
-            AIUsageDaily.objects.filter(
-                user_id=OuterRef("pk"),
-                usage_date__gte=self.before_start,
-                usage_date__lte=self.before_end,
+            usage_daily_rows(
+                user_id=OuterRef("pk"), date_from=self.before_start, date_to=self.before_end
             )
             .order_by()
             .values("user_id")

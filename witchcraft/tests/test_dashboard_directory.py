@@ -434,3 +434,43 @@ def test_the_quota_and_overview_emails_link_to_the_user_page(staff_client, made)
     link = f'href="{reverse("dashboard:user", args=[made["a"].pk])}"'
     assert link in text(staff_client.get(reverse("dashboard:quotas")))
     assert link in text(staff_client.get(reverse("dashboard:overview")))
+
+
+def test_the_staff_pages_link_every_email_to_the_user_page(staff_client, staff, made):
+    """Overview (alerts, security events with user and actor), audit (the acting staff
+    member), agents' session page, archive (the subject), quotas (who acknowledged)."""
+    from accounts import audit
+    from accounts.models import AuditLog
+    from agents.models import AgentSession
+    from billing.models import UsageAlert
+
+    member = made["a"]
+    AuditLog.objects.create(
+        user=member, actor=staff, event_type=audit.IMPERSONATED_ACTION, severity="warning"
+    )
+    UsageAlert.objects.create(
+        user=member,
+        alert_type="warning",
+        metric="cost",
+        threshold_percent=80,
+        period_start=NOW - timedelta(days=1),
+        value_at_trigger=Decimal(8),
+        limit_at_trigger=Decimal(10),
+        acknowledged_at=NOW,
+        acknowledged_by=staff,
+    )
+    session = AgentSession.objects.create(user=member, title="Chat")
+
+    def link(user) -> str:
+        return f'<a href="{reverse("dashboard:user", args=[user.pk])}">{user.email}</a>'
+
+    overview = text(staff_client.get(reverse("dashboard:overview")))
+    assert link(member) in overview and link(staff) in overview
+    assert "admin/accounts/user" not in overview
+    assert f"by staff {link(staff)}" in text(staff_client.get(reverse("dashboard:audit")))
+    session_page = text(staff_client.get(reverse("dashboard:agent_session", args=[session.pk])))
+    assert link(member) in session_page
+    archive = text(staff_client.get(reverse("dashboard:archive"), {"user": member.email}))
+    assert f"Archived usage of {link(member)}" in archive
+    quotas = text(staff_client.get(reverse("dashboard:quotas")))
+    assert f"acknowledged by {link(staff)}" in quotas

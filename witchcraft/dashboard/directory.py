@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from django import forms
 from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import F
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -91,30 +92,51 @@ def _ordering(key: str, descending: bool) -> list:
     return [first, F("pk").desc() if descending else F("pk").asc()]
 
 
-def users_page(*, search: Search | None, key: str, descending: bool, today: date):
-    """The directory's queryset: the users ``search`` finds (every user without one) with
-    every figure of the list, in the order asked."""
-    costs = usage_selectors.directory_costs(today=today)
-    users = account_selectors.users_directory(
-        text=search.text if search else "", user_id=search.user_id if search else None
-    )
-    return (
-        users.annotate(**billing_selectors.directory_plan_and_quota(), **costs.annotations())
-        .annotate(cost_change=F("cost_now") - F("cost_before"))
-        .order_by(*_ordering(key, descending))
-        .values(
-            "id",
-            "email",
-            "full_name",
-            "plan",
-            "quota_ratio",
-            "cost_now",
-            "cost_before",
-            "cost_change",
-            "last_active",
-            "status",
+FIELDS = (
+    "id",
+    "email",
+    "full_name",
+    "plan",
+    "quota_ratio",
+    "cost_now",
+    "cost_before",
+    "cost_change",
+    "last_active",
+    "status",
+)
+
+
+class DirectoryRows:
+    """The directory's rows for a paginator: ``count()`` counts the users found; a slice is one
+    query, whose inner part orders every user found by the sort's figure alone and keeps the
+    page's ids, and whose outer part reads every figure for those ids only (so a page costs
+    the same on page 1 and page 2,000, and a sort computes one figure per user, not eight)."""
+
+    def __init__(self, *, search: Search | None, key: str, descending: bool, today: date):
+        self.costs = usage_selectors.directory_costs(today=today)
+        self.users = account_selectors.users_directory(
+            text=search.text if search else "", user_id=search.user_id if search else None
         )
-    ), costs
+        self.ordering = _ordering(key, descending)
+
+    def _annotated(self, users):
+        return users.annotate(
+            **billing_selectors.directory_plan_and_quota(), **self.costs.annotations()
+        ).annotate(cost_change=F("cost_now") - F("cost_before"))
+
+    def count(self) -> int:
+        return self.users.count()
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        # A sort by a figure runs one subquery per user found: cheap each (an index probe),
+        # but their sum of estimates starts JIT compilation, which costs more than the query
+        # (measured with 100,000 users: ~0.5 s of compiling for 0.2 s of work). For this
+        # transaction only (the request's); outside one, PostgreSQL ignores it.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        ids = self._annotated(self.users).order_by(*self.ordering).values("pk")[window]
+        page = account_selectors.users_directory().filter(pk__in=ids)  # searched once
+        return list(self._annotated(page).order_by(*self.ordering).values(*FIELDS))
 
 
 @dataclass(frozen=True)
@@ -176,10 +198,10 @@ def users(request):
     }
     if form.errors:
         return render(request, "dashboard/users.html", context)
-    rows, costs = users_page(search=search, key=key, descending=descending, today=today_utc())
+    rows = DirectoryRows(search=search, key=key, descending=descending, today=today_utc())
     page = Paginator(rows, PER_PAGE).get_page(request.GET.get("page"))
     found = [_row(values) for values in page.object_list]
     if search is not None and page.paginator.count == 1:
         return redirect("dashboard:user", found[0].id)
-    context.update(page=page, rows=found, costs=costs)
+    context.update(page=page, rows=found, costs=rows.costs)
     return render(request, "dashboard/users.html", context)

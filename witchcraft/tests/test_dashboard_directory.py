@@ -474,3 +474,28 @@ def test_the_staff_pages_link_every_email_to_the_user_page(staff_client, staff, 
     assert f"Archived usage of {link(member)}" in archive
     quotas = text(staff_client.get(reverse("dashboard:quotas")))
     assert f"acknowledged by {link(staff)}" in quotas
+
+
+# --- The search's indexes --------------------------------------------------------------------
+
+
+def test_the_trigram_indexes_serve_the_search():
+    """users_search() runs this statement as its owner (no row-level security in the way):
+    with enough users, both trigram indexes serve it (a BitmapOr of the two)."""
+    from witchcraft.tests.schema.db import execute
+    from witchcraft.tests.schema.plans import analyze, assert_uses
+
+    execute(
+        "INSERT INTO users (email, password, full_name, is_active, is_staff, is_superuser,"
+        " date_joined) SELECT 'seed' || g || '@example.com', '', 'Person ' || g, true, false,"
+        " false, now() FROM generate_series(1, 5000) AS g"
+    )
+    for index in ("users_email_trgm", "users_full_name_trgm"):  # as autovacuum would
+        execute("SELECT gin_clean_pending_list(%s::regclass)", [index])
+    analyze("users")
+    statement = "SELECT u.id FROM users u WHERE u.email LIKE %s OR lower(u.full_name) LIKE %s"
+    for index in ("users_email_trgm", "users_full_name_trgm"):
+        assert_uses(index, statement, ["%seed4321@%", "%person 4321%"])
+    with transaction.atomic(), rls.service_context():
+        found = account_selectors.users_directory(text="SEED4321@").values_list("email", flat=True)
+        assert list(found) == ["seed4321@example.com"]

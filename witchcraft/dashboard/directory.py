@@ -2,10 +2,11 @@
 
 Every user (or those a search finds) with their plan, their cost this month against the same
 days of last month, their quota use, when they were last active and their status; sortable by
-each column, 50 a page. One SQL query a page whatever the sort (each figure a subquery on its
-table's key: ``ai_usage_monthly``, ``ai_usage_daily``, ``user_quotas``, the current
-subscription, sessions, tokens), plus the count; the search goes through ``users_search()``
-(trigram indexes). A search that finds exactly one user goes straight to their 360° page.
+each column, 50 a page. One SQL query reads a page whatever the sort and the page number
+(DirectoryRows; each figure a subquery on its table's key: ``ai_usage_monthly``,
+``ai_usage_daily``, ``user_quotas``, the current subscription, sessions, tokens), plus the
+count; the search goes through ``users_search()`` (trigram indexes). A search that finds exactly
+one user goes straight to their 360° page.
 """
 
 from __future__ import annotations

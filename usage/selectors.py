@@ -201,33 +201,51 @@ class DirectoryCosts:
     """This month to date against the same days of last month (Dec 1-7 against Nov 1-7; at
     the end of a longer month, the whole of the shorter one), and the annotations that read
     them for a queryset of users (``OuterRef("pk")``): ``cost_now`` from the month's
-    ``ai_usage_monthly`` row (its key), ``cost_before`` summed over the user's
-    ``ai_usage_daily`` rows of those days (its key: user, usage_date, ...); 0 without usage."""
+    ``ai_usage_monthly`` row (its key); ``cost_before`` from the user's ``ai_usage_daily`` rows
+    (its key: user, usage_date, ...) of those days, or, when fewer days of last month are left
+    out than taken in, last month's ``ai_usage_monthly`` row less the days left out (both
+    roll-ups are written in the same transaction): at most half a month of daily rows a user.
+    0 without usage."""
 
     month_start: date
     today: date
     before_start: date
     before_end: date
 
+    @property
+    def before_month_end(self) -> date:
+        return self.month_start - timedelta(days=1)
+
     def annotations(self) -> dict:
-        zero = Value(Decimal(0))
-        now = AIUsageMonthly.objects.filter(
-            user_id=OuterRef("pk"), year=self.today.year, month=self.today.month
-        ).values("cost")[:1]
-        before = (
-            usage_daily_rows(
-                user_id=OuterRef("pk"), date_from=self.before_start, date_to=self.before_end
-            )
-            .order_by()
-            .values("user_id")
-            .annotate(total=Sum("cost"))
-            .values("total")
-        )
         money = DecimalField(max_digits=18, decimal_places=6)
-        return {
-            "cost_now": Coalesce(Subquery(now, output_field=money), zero, output_field=money),
-            "cost_before": Coalesce(Subquery(before, output_field=money), zero, output_field=money),
-        }
+        zero = Value(Decimal(0), output_field=money)
+
+        def month(first: date) -> Coalesce:
+            row = AIUsageMonthly.objects.filter(
+                user_id=OuterRef("pk"), year=first.year, month=first.month
+            ).values("cost")[:1]
+            return Coalesce(Subquery(row, output_field=money), zero, output_field=money)
+
+        def days(first: date, last: date) -> Coalesce:
+            rows = (
+                usage_daily_rows(user_id=OuterRef("pk"), date_from=first, date_to=last)
+                .order_by()
+                .values("user_id")
+                .annotate(total=Sum("cost"))
+                .values("total")
+            )
+            return Coalesce(Subquery(rows, output_field=money), zero, output_field=money)
+
+        taken = (self.before_end - self.before_start).days + 1
+        left_out = (self.before_month_end - self.before_end).days
+        if left_out == 0:
+            before = month(self.before_start)
+        elif left_out < taken:
+            after = self.before_end + timedelta(days=1)
+            before = month(self.before_start) - days(after, self.before_month_end)
+        else:
+            before = days(self.before_start, self.before_end)
+        return {"cost_now": month(self.month_start), "cost_before": before}
 
 
 def directory_costs(*, today: date) -> DirectoryCosts:

@@ -499,3 +499,21 @@ def test_the_trigram_indexes_serve_the_search():
     with transaction.atomic(), rls.service_context():
         found = account_selectors.users_directory(text="SEED4321@").values_list("email", flat=True)
         assert list(found) == ["seed4321@example.com"]
+
+
+@pytest.mark.parametrize("day", [1, 14, 16, 28, 31])
+def test_the_same_days_read_from_either_roll_up_agree(made, day):
+    """Early in a month the days are summed; late in it, last month's total less the days
+    left out: the same figure either way (a cost on last month's 1st, and one on its 27th:
+    inside the comparison from the 27th on)."""
+    last = TODAY.replace(day=1) - timedelta(days=1)
+    first = TODAY.replace(day=1)
+    month_end = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    today = min(first + timedelta(days=day - 1), month_end)
+    when = datetime.combine(last.replace(day=27), datetime.min.time(), tzinfo=UTC)
+    record(made["a"], when=when + timedelta(hours=1), cost="7")
+    rows = directory.DirectoryRows(
+        search=directory.Search(text="dir-a"), key="email", descending=False, today=today
+    )[0:50]
+    expected = Decimal(1) + (Decimal(7) if today.day >= 27 else 0)
+    assert [r["cost_before"] for r in rows] == [expected]

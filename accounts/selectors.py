@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import datetime
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q
-from django.db.models.functions import TruncMinute
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Greatest, TruncMinute
 from django.utils import timezone
 
 from accounts import audit, devices
@@ -157,3 +174,54 @@ def user_brief(*, user_id: int | None = None, email: str = "") -> User | None:
 def user_emails(*, user_ids: set[int]) -> dict[int, str]:
     """The email address of each of these users that exists: ``{id: email}``."""
     return dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
+
+
+# --- Staff dashboard: the user directory ---------------------------------------------------
+
+# A user's status in the directory, in the order the directory sorts them.
+DIRECTORY_STATUSES = ("active", "unverified", "staff", "deactivated")
+
+
+def users_directory(*, text: str = "", user_id: int | None = None):
+    """Every user (a queryset, unordered), or those whose email or name contains ``text``
+    (``users_search()``: its trigram indexes) or whose id is ``user_id``; annotated with
+    ``status`` (an index into DIRECTORY_STATUSES: deactivated, else staff, else unverified
+    email, else active) and ``last_active``: the latest of the last sign-in, the last request of
+    a browser session and the last use of an access token (each read by its user's index)."""
+    users = User.objects.all()
+    matches = []
+    if user_id is not None:
+        matches.append(Q(pk=user_id))
+    if text:
+        matches.append(Q(pk__in=RawSQL("SELECT public.users_search(%s)", [text])))
+    if matches:
+        users = users.filter(functools.reduce(operator.or_, matches))
+    latest_session = (
+        UserSession.objects.filter(user_id=OuterRef("pk"))
+        .order_by()
+        .values("user_id")
+        .annotate(latest=Max("last_seen_at"))
+        .values("latest")
+    )
+    latest_token = (
+        AccessToken.objects.filter(user_id=OuterRef("pk"))
+        .order_by()
+        .values("user_id")
+        .annotate(latest=Max("last_used_at"))
+        .values("latest")
+    )
+    rank = DIRECTORY_STATUSES.index
+    return users.annotate(
+        status=Case(
+            When(is_active=False, then=Value(rank("deactivated"))),
+            When(is_staff=True, then=Value(rank("staff"))),
+            When(email_verified_at__isnull=True, then=Value(rank("unverified"))),
+            default=Value(rank("active")),
+            output_field=IntegerField(),
+        ),
+        last_active=Greatest(
+            "last_login",
+            Subquery(latest_session, output_field=DateTimeField()),
+            Subquery(latest_token, output_field=DateTimeField()),
+        ),
+    )

@@ -9,7 +9,8 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from accounts.emails import normalize_email
 from accounts.models import User
@@ -402,3 +403,26 @@ def user_with_quota(*, user_id: int) -> User | None:
     None for an unknown id. Here rather than in accounts: the quota is billing's, and billing
     may join the accounts' rows below it."""
     return User.objects.select_related("profile", "quota").filter(pk=user_id).first()
+
+
+# --- Staff dashboard: the user directory -----------------------------------------------------
+
+FREE_PLAN = "Free"
+
+
+def directory_plan_and_quota() -> dict:
+    """Annotations for a queryset of users (``OuterRef("pk")``), for the staff user directory:
+    ``plan`` (the current plan's tier name, FREE_PLAN without one: the unique index of the
+    current subscription) and ``quota_ratio`` (the larger fraction used of the quota's tokens
+    and cost, ``usage_ratio``; None without a quota or limits; by the quota's primary key)."""
+    return {
+        "plan": Coalesce(
+            Subquery(
+                subscriptions_current(user_id=OuterRef("pk")).order_by().values("tier__name")[:1]
+            ),
+            Value(FREE_PLAN),
+        ),
+        "quota_ratio": Subquery(
+            UserQuota.objects.filter(user_id=OuterRef("pk")).values("usage_ratio")[:1]
+        ),
+    }

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from usage.catalog import CatalogModel, catalog
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
@@ -122,7 +123,9 @@ def model_names() -> dict[int, str]:
     return dict(AIModel.objects.values_list("pk", "name"))
 
 
-def usage_daily_rows(*, user_id: int, date_from: date, date_to: date) -> QuerySet[AIUsageDaily]:
+def usage_daily_rows(
+    *, user_id: int | OuterRef, date_from: date, date_to: date
+) -> QuerySet[AIUsageDaily]:
     """The user's ``ai_usage_daily`` rows from ``date_from`` to ``date_to`` (UTC days,
     inclusive), served by its key (user, usage_date, ...): the one ORM reader of a user's daily
     usage, which each page lists or sums its own way.
@@ -188,3 +191,69 @@ def catalog_models() -> list[CatalogModel]:
     """Return the active models of active providers, by provider then model name (cached:
     usage.catalog)."""
     return list(catalog().models)
+
+
+# --- Staff dashboard: the user directory ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectoryCosts:
+    """This month to date against the same days of last month (Dec 1-7 against Nov 1-7; at
+    the end of a longer month, the whole of the shorter one), and the annotations that read
+    them for a queryset of users (``OuterRef("pk")``): ``cost_now`` from the month's
+    ``ai_usage_monthly`` row (its key); ``cost_before`` from the user's ``ai_usage_daily`` rows
+    (its key: user, usage_date, ...) of those days, or, when fewer days of last month are left
+    out than taken in, last month's ``ai_usage_monthly`` row less the days left out (both
+    roll-ups are written in the same transaction): at most half a month of daily rows a user.
+    0 without usage."""
+
+    month_start: date
+    today: date
+    before_start: date
+    before_end: date
+
+    @property
+    def before_month_end(self) -> date:
+        return self.month_start - timedelta(days=1)
+
+    def annotations(self) -> dict:
+        money = DecimalField(max_digits=18, decimal_places=6)
+        zero = Value(Decimal(0), output_field=money)
+
+        def month(first: date) -> Coalesce:
+            row = AIUsageMonthly.objects.filter(
+                user_id=OuterRef("pk"), year=first.year, month=first.month
+            ).values("cost")[:1]
+            return Coalesce(Subquery(row, output_field=money), zero, output_field=money)
+
+        def days(first: date, last: date) -> Coalesce:
+            rows = (
+                usage_daily_rows(user_id=OuterRef("pk"), date_from=first, date_to=last)
+                .order_by()
+                .values("user_id")
+                .annotate(total=Sum("cost"))
+                .values("total")
+            )
+            return Coalesce(Subquery(rows, output_field=money), zero, output_field=money)
+
+        taken = (self.before_end - self.before_start).days + 1
+        left_out = (self.before_month_end - self.before_end).days
+        if left_out == 0:
+            before = month(self.before_start)
+        elif left_out < taken:
+            after = self.before_end + timedelta(days=1)
+            before = month(self.before_start) - days(after, self.before_month_end)
+        else:
+            before = days(self.before_start, self.before_end)
+        return {"cost_now": month(self.month_start), "cost_before": before}
+
+
+def directory_costs(*, today: date) -> DirectoryCosts:
+    """The periods the staff user directory compares on ``today`` (a UTC date)."""
+    month_start = today.replace(day=1)
+    before_end_of_month = month_start - timedelta(days=1)
+    before_start = before_end_of_month.replace(day=1)
+    before_end = min(before_start + timedelta(days=today.day - 1), before_end_of_month)
+    return DirectoryCosts(
+        month_start=month_start, today=today, before_start=before_start, before_end=before_end
+    )

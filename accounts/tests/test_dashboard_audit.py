@@ -198,7 +198,7 @@ def test_impersonated_and_staff_actions_are_marked(client, staff):
     assert not rows[own.pk]["impersonated"] and not rows[own.pk]["by_other"]
     body = response.content.decode()
     assert "Impersonated action" in body
-    assert "by staff staff@example.com" in body
+    assert f'by staff <a href="/dashboard/users/{staff.pk}/">staff@example.com</a>' in body
     assert body.count("by staff ") == 1
 
 

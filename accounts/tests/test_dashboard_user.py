@@ -124,7 +124,8 @@ def test_an_unknown_user_is_a_404(staff_client, user):
 def test_the_page_is_not_in_the_navigation(staff_client, user):
     page = text(staff_client.get(url(user.pk)))
     assert '<nav class="dashboard-nav"' in page
-    assert 'href="/dashboard/users/' not in page
+    nav = page[page.index('<nav class="dashboard-nav"') :]
+    assert f'href="/dashboard/users/{user.pk}/' not in nav[: nav.index("</nav>")]
 
 
 # --- The figures -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from billing import dashboard as billing_dashboard
 from usage import dashboard as usage_dashboard
 from usage import dashboard_reports
 from witchcraft.dashboard import archive_search, user_actions
+from witchcraft.dashboard import directory as dashboard_directory
 from witchcraft.dashboard import user_page as dashboard_user
 from witchcraft.operations import monitoring
 
@@ -34,6 +35,7 @@ urlpatterns = [
     path("agents/<int:session_id>/", agents_dashboard.agent_session, name="agent_session"),
     path("monitoring/", monitoring.monitoring, name="monitoring"),
     path("archive/", archive_search.archive_search, name="archive"),
+    path("users/", dashboard_directory.users, name="users"),
     path("users/<int:user_id>/", dashboard_user.user_page, name="user"),
     # Staff actions on a user (the 360° page's "Actions" section, the quota list).
     path("users/<int:user_id>/actions/plan/", user_actions.change_plan, name="user_change_plan"),

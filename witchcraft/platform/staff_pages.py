@@ -11,6 +11,7 @@ from django.urls import reverse
 DASHBOARD_PAGES: list[tuple[str, str]] = []
 NAVIGATION_ORDER = [
     "dashboard:overview",
+    "dashboard:users",
     "dashboard:usage",
     "dashboard:reports",
     "dashboard:quotas",

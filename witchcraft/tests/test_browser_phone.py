@@ -222,6 +222,8 @@ def test_every_staff_page_fits_a_phone(page, live_server, tmp_path):
     header_sign_out = "header button:has-text('Sign out')"
     for name, path in [
         ("overview", "/dashboard/"),
+        ("users", "/dashboard/users/"),
+        ("users-search", "/dashboard/users/?q=example"),
         ("usage", "/dashboard/usage/"),
         ("usage-requests", f"/dashboard/usage/requests/?day={_today()}&provider=openai"),
         ("reports", "/dashboard/reports/"),

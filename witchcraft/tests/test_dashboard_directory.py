@@ -469,7 +469,8 @@ def test_the_staff_pages_link_every_email_to_the_user_page(staff_client, staff, 
     assert "admin/accounts/user" not in overview
     assert f"by staff {link(staff)}" in text(staff_client.get(reverse("dashboard:audit")))
     session_page = text(staff_client.get(reverse("dashboard:agent_session", args=[session.pk])))
-    assert link(member) in session_page
+    user_page = reverse("dashboard:user", args=[member.pk])
+    assert f'<a href="{user_page}" id="session-user">{member.email}</a>' in session_page
     archive = text(staff_client.get(reverse("dashboard:archive"), {"user": member.email}))
     assert f"Archived usage of {link(member)}" in archive
     quotas = text(staff_client.get(reverse("dashboard:quotas")))

@@ -253,8 +253,29 @@ PROCRASTINATE_WORKER_DEFAULTS = {
 # 32 days, so the previous run of a daily job (at most a day ago) and of a monthly one (at most
 # a month ago) is caught up once, never the slots before it.
 PROCRASTINATE_PERIODIC_DEFAULTS = {"max_delay": 32 * 24 * 3600}
+# --- backups (README "Backups and point-in-time recovery") ---------------------------------
+# The daily logical dump (manage.py backup): kept BACKUP_RETENTION_DAYS days, never fewer than
+# the newest BACKUP_KEEP.
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(embedded_db.data_dir() / "backups")))
+BACKUP_RETENTION_DAYS = env.int("BACKUP_RETENTION_DAYS", default=7)
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+# Point-in-time recovery with Barman (witchcraft/operations/pitr/): WAL streamed continuously and
+# a base backup a day into PITR_DIR, kept for a recovery window of PITR_RETENTION_DAYS days and
+# never fewer than PITR_MIN_BACKUPS base backups. On by default for the embedded server; for a
+# DATABASE_URL server once the operator has granted a replication connection (README).
+PITR_ENABLED = env.bool("PITR_ENABLED", default=not env.str("DATABASE_URL", default=""))
+PITR_DIR = Path(env.str("PITR_DIR", default=str(embedded_db.data_dir() / "pitr")))
+PITR_RETENTION_DAYS = env.int("PITR_RETENTION_DAYS", default=7)
+PITR_MIN_BACKUPS = env.int("PITR_MIN_BACKUPS", default=2)
+# The worker's schedules (UTC crons); WAL archiving is checked every minute. BACKUP_SCHEDULE=false
+# keeps this worker from running any backup job (another host's worker runs them).
+BACKUP_SCHEDULE = env.bool("BACKUP_SCHEDULE", default=True)
+BACKUP_LOGICAL_CRON = env.str("BACKUP_LOGICAL_CRON", default="0 1 * * *")
+BACKUP_BASE_CRON = env.str("BACKUP_BASE_CRON", default="30 1 * * *")
+BACKUP_DRILL_CRON = env.str("BACKUP_DRILL_CRON", default="0 4 * * 0")
+# /healthz says "backup: stale" past these (the web check itself stays healthy).
+BACKUP_STALE_HOURS = env.int("BACKUP_STALE_HOURS", default=26)
+WAL_STALE_MINUTES = env.int("WAL_STALE_MINUTES", default=5)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=0)  # 0: gunicorn.conf.py decides

@@ -7,6 +7,11 @@ of every app: each domain keeps its jobs there, accounts/, billing/, usage/):
 - a mail queued after a commit (witchcraft/platform/deferred.py): its arguments are stored in
   the queue, so they carry ids, addresses and links, never a token (the job makes it);
 - the queue's upkeep: jobs a dead worker left running are retried, finished jobs pruned;
+- backups (witchcraft.operations.pitr.jobs): WAL archiving checked every minute (Barman's
+  cron: the receiver kept streaming), a base backup at BACKUP_BASE_CRON, the logical dump at
+  BACKUP_LOGICAL_CRON and the restore drill at BACKUP_DRILL_CRON (weekly), each recorded in
+  ``maintenance_runs``; off with BACKUP_SCHEDULE=false (and all but the dump with
+  PITR_ENABLED=false);
 - staff notifications: every minute the monitoring alerts and new quota alerts are compared with
   what staff were last told (``check_staff_notifications``), and each change is delivered by
   one job per channel (``deliver_staff_notification``, mail or webhook, retried on its own:
@@ -35,6 +40,7 @@ from procrastinate.jobs import Status
 
 from witchcraft.models import MaintenanceRun
 from witchcraft.operations import maintenance, notifications
+from witchcraft.operations.pitr import jobs as pitr_jobs
 from witchcraft.platform import deferred
 from witchcraft.platform.mail import mail_deliver
 from witchcraft.platform.queues import MAIL_QUEUE, MAIL_RETRY, MAINTENANCE_QUEUE, UPKEEP_QUEUE
@@ -52,6 +58,13 @@ FINISHED_JOBS_KEPT_HOURS = 14 * 24
 MAINTENANCE_RETRY = RetryStrategy(
     max_attempts=1,
     wait=600,
+    retry_exceptions=[maintenance.MaintenanceFailed, maintenance.MaintenanceBusy],
+)
+
+# A base backup or a dump that failed is tried again an hour later, twice.
+BACKUP_RETRY = RetryStrategy(
+    max_attempts=2,
+    wait=3600,
     retry_exceptions=[maintenance.MaintenanceFailed, maintenance.MaintenanceBusy],
 )
 
@@ -95,6 +108,82 @@ def daily_maintenance(context: JobContext, timestamp: int) -> dict[str, Any] | N
 def monthly_maintenance(context: JobContext, timestamp: int) -> dict[str, Any] | None:
     """The seed's 1st-of-the-month job (``monthly_maintenance()``), recorded."""
     return _scheduled("monthly_maintenance", context, timestamp)
+
+
+# --- backups (witchcraft.operations.pitr.jobs) ---------------------------------------------
+
+WAL_ARCHIVE_CRON = "* * * * *"
+
+
+def _backup(job: str, context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    """Run one backup job for its slot, recorded; nothing when BACKUP_SCHEDULE is off, or when
+    the job is point-in-time recovery's and PITR_ENABLED is off."""
+    if not settings.BACKUP_SCHEDULE:
+        return None
+    if job != pitr_jobs.JOB_LOGICAL and not settings.PITR_ENABLED:
+        return None
+    return pitr_jobs.run(
+        job,
+        source=MaintenanceRun.Source.SCHEDULE,
+        scheduled_for=datetime.fromtimestamp(timestamp, UTC),
+        queue_job_id=context.job.id,
+    )
+
+
+@app.periodic(cron=WAL_ARCHIVE_CRON, periodic_id="backup_wal")
+@app.task(
+    name="backup_wal",
+    queue=MAINTENANCE_QUEUE,
+    lock="backup_wal",
+    queueing_lock="backup_wal",
+    pass_context=True,
+)
+def backup_wal(context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    """Every minute: Barman's cron (the WAL receiver kept running, streamed segments archived,
+    retention applied) and the state of archiving, recorded."""
+    return _backup(pitr_jobs.JOB_WAL, context, timestamp)
+
+
+@app.periodic(cron=settings.BACKUP_BASE_CRON, periodic_id="backup_base")
+@app.task(
+    name="backup_base",
+    queue=MAINTENANCE_QUEUE,
+    lock="backup_base",
+    queueing_lock="backup_base",
+    pass_context=True,
+    retry=BACKUP_RETRY,
+)
+def backup_base(context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    """The daily base backup (BACKUP_BASE_CRON), recorded."""
+    return _backup(pitr_jobs.JOB_BASE, context, timestamp)
+
+
+@app.periodic(cron=settings.BACKUP_LOGICAL_CRON, periodic_id="backup_logical")
+@app.task(
+    name="backup_logical",
+    queue=MAINTENANCE_QUEUE,
+    lock="backup_logical",
+    queueing_lock="backup_logical",
+    pass_context=True,
+    retry=BACKUP_RETRY,
+)
+def backup_logical(context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    """The daily logical dump (BACKUP_LOGICAL_CRON), kept by age, recorded."""
+    return _backup(pitr_jobs.JOB_LOGICAL, context, timestamp)
+
+
+@app.periodic(cron=settings.BACKUP_DRILL_CRON, periodic_id="backup_drill")
+@app.task(
+    name="backup_drill",
+    queue=MAINTENANCE_QUEUE,
+    lock="backup_drill",
+    queueing_lock="backup_drill",
+    pass_context=True,
+)
+def backup_drill(context: JobContext, timestamp: int) -> dict[str, Any] | None:
+    """The weekly restore drill (BACKUP_DRILL_CRON): the latest point restored into a scratch
+    server, verified and removed, recorded."""
+    return _backup(pitr_jobs.JOB_DRILL, context, timestamp)
 
 
 # --- a mail queued after a commit (witchcraft/platform/deferred.py) -------------------------

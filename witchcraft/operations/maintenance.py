@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,9 @@ JOBS: dict[str, str] = {
     "monthly_maintenance": "SELECT public.monthly_maintenance()",
 }
 AUDIT_EVENT = "maintenance_run"
+# Jobs run every minute: a successful run writes no audit row (a failed one does), and its
+# maintenance_runs row is pruned after a day (witchcraft/sql/policies/maintenance_runs.sql).
+QUIET_JOBS = frozenset({"backup_wal"})
 INTERRUPTED = "interrupted: the process running it stopped before it finished"
 
 
@@ -145,6 +148,8 @@ def _finish(
             [status, json.dumps(summary or {}), error, run_id],
         )
         (duration_ms,) = cursor.fetchone()
+    if job in QUIET_JOBS and status == MaintenanceRun.Status.SUCCEEDED:
+        return  # every minute: the run's row says it; the audit trail keeps the failures
     details: dict[str, Any] = {"duration_ms": duration_ms}
     if summary is not None:
         details["counts"] = summary
@@ -153,21 +158,32 @@ def _finish(
     _audit_run(run_id=run_id, job=job, source=source, status=status, **details)
 
 
+def _sql_work(job: str) -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(JOBS[job], job_params(job))
+        (summary,) = cursor.fetchone()
+    return json.loads(summary) if isinstance(summary, str | bytes) else summary
+
+
 def maintenance_run(
     *,
     job: str,
     source: str,
     scheduled_for: datetime | None = None,
     queue_job_id: int | None = None,
+    work: Callable[[], dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
-    """Run the scheduled ``job`` (a key of JOBS) as the service, recorded; return its counts.
+    """Run the scheduled ``job`` as the service, recorded; return its counts.
+
+    The job is a key of JOBS (its SQL function, in one transaction) or, with ``work``, a
+    Python function that returns the run's summary (the backups: witchcraft.operations.pitr),
+    run outside any transaction, its exceptions recorded like the SQL's.
 
     ``source`` is ``MaintenanceRun.Source``; a scheduled run passes its slot (``scheduled_for``)
     and returns None, doing nothing, when a run that started at or after the slot already
     succeeded. Raises MaintenanceBusy when another run of the job is in progress, and
     MaintenanceFailed (the run recorded as failed, the work rolled back) when the SQL fails.
     """
-    sql = JOBS[job]
     with _exclusive(job):
         if scheduled_for is not None and _covered(job=job, scheduled_for=scheduled_for):
             logger.info("%s: the slot of %s is covered by a later run; skipped", job, scheduled_for)
@@ -176,12 +192,18 @@ def maintenance_run(
             job=job, source=source, scheduled_for=scheduled_for, queue_job_id=queue_job_id
         )
         try:
-            with transaction.atomic(), rls.service_context():
-                with connection.cursor() as cursor:
-                    cursor.execute(sql, job_params(job))
-                    (summary,) = cursor.fetchone()
-                summary = json.loads(summary) if isinstance(summary, str | bytes) else summary
-                _finish(run_id=run_id, job=job, source=source, status="succeeded", summary=summary)
+            if work is None:
+                with transaction.atomic(), rls.service_context():
+                    summary = _sql_work(job)
+                    _finish(
+                        run_id=run_id, job=job, source=source, status="succeeded", summary=summary
+                    )
+            else:  # outside a transaction: it runs programs, and may take a long time
+                summary = work()
+                with transaction.atomic(), rls.service_context():
+                    _finish(
+                        run_id=run_id, job=job, source=source, status="succeeded", summary=summary
+                    )
         except Exception as exc:
             error = error_line(exc)
             try:

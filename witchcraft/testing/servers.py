@@ -58,7 +58,12 @@ def clean_env(*, keep_database: bool = False, **changes: str) -> dict[str, str]:
     ``keep_database``, without the database's), plus ``changes``."""
     dropped = SERVING_VARIABLES if keep_database else SERVING_VARIABLES + DATABASE_VARIABLES
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    return env | {"DJANGO_SETTINGS_MODULE": "witchcraft.settings", **changes}
+    # A test's worker runs no backup job (the backup tests ask for them) unless told to.
+    return env | {
+        "DJANGO_SETTINGS_MODULE": "witchcraft.settings",
+        "BACKUP_SCHEDULE": "false",
+        **changes,
+    }
 
 
 def collect_static() -> dict[str, str]:

@@ -1,4 +1,6 @@
-"""``manage.py backup``: pg_dump of the configured database into BACKUP_DIR, pruned to N."""
+"""``manage.py backup``: pg_dump of the configured database into BACKUP_DIR, kept by age; with
+``--now``, ``--base``, ``--archive``, ``--drill``: the point-in-time recovery jobs run at once,
+recorded like the worker's (witchcraft.operations.pitr.jobs); ``--status``: how backups stand."""
 
 from __future__ import annotations
 
@@ -14,9 +16,15 @@ from django.core.management.base import (
     CommandParser,
     DjangoHelpFormatter,
 )
+from django.db import transaction
 
+from witchcraft.models import MaintenanceRun
 from witchcraft.operations.backups import BackupError, backup_create
 from witchcraft.operations.backups.archive import human_size
+from witchcraft.operations.maintenance import MaintenanceBusy, MaintenanceFailed
+from witchcraft.operations.pitr import jobs as pitr_jobs
+from witchcraft.operations.pitr.status import backup_status, status_lines
+from witchcraft.platform import rls
 
 
 class ParagraphHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -25,7 +33,7 @@ class ParagraphHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFor
 
 class Command(BaseCommand):
     help = """\
-Back up the configured database with pg_dump (custom format) and keep the newest N backups.
+Back up the configured database with pg_dump (custom format); keep backups for a number of days.
 
 Writes <dir>/witchcraft-<database>-<YYYYmmddTHHMMSSZ>.dump and, beside it, its manifest
 <same name>.json: the PostgreSQL version, the database, the time and, for every table of the
@@ -41,11 +49,19 @@ A newer pg_dump is used only when none of that major exists, and its dump is the
 a scratch database and verified before it is kept (what --verify does); an older one is refused.
 The password, if any, reaches pg_dump in its environment (PGPASSWORD), never its command line.
 
-Then the folder is pruned to the newest N backups of this database (dump and manifest together);
-backups of other databases are left alone. Prints the file, its size and the time taken, and
+Then the folder is pruned: backups of this database older than BACKUP_RETENTION_DAYS days go
+(dump and manifest together), but never the newest N (BACKUP_KEEP, or --keep); backups of other
+databases are left alone. Prints the file, its size and the time taken, and
 writes a backup_created audit row. Restore with: manage.py restore FILE --database NEW_NAME.
 
-Settings: BACKUP_DIR (default .witchcraft/backups), BACKUP_KEEP (default 7)."""
+Settings: BACKUP_DIR (default .witchcraft/backups), BACKUP_RETENTION_DAYS (default 7),
+BACKUP_KEEP (default 7).
+
+The worker's backup jobs, run now and recorded in maintenance_runs (README, Backups):
+  --now      a base backup (point-in-time recovery) and a logical dump: the seed's manual
+             backup before a major change (make backup)
+  --base     a base backup only          --archive  one WAL archiving check (Barman's cron)
+  --drill    the restore drill           --status   the figures of the monitoring page"""
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any):
         kwargs.setdefault("formatter_class", ParagraphHelpFormatter)
@@ -56,7 +72,8 @@ Settings: BACKUP_DIR (default .witchcraft/backups), BACKUP_KEEP (default 7)."""
             "--keep",
             type=int,
             metavar="N",
-            help=f"backups of this database to keep (default BACKUP_KEEP: {settings.BACKUP_KEEP})",
+            help="the newest backups of this database always kept, whatever their age "
+            f"(default BACKUP_KEEP: {settings.BACKUP_KEEP})",
         )
         parser.add_argument(
             "--dir",
@@ -64,6 +81,15 @@ Settings: BACKUP_DIR (default .witchcraft/backups), BACKUP_KEEP (default 7)."""
             metavar="PATH",
             help=f"the backup folder (default BACKUP_DIR: {settings.BACKUP_DIR})",
         )
+        jobs = parser.add_mutually_exclusive_group()
+        for flag, text in (
+            ("--now", "a base backup and a logical dump now, recorded (make backup)"),
+            ("--base", "a base backup now, recorded"),
+            ("--archive", "one WAL archiving check now (Barman's cron), recorded"),
+            ("--drill", "the restore drill now, recorded"),
+            ("--status", "print how backups stand (the monitoring page's figures)"),
+        ):
+            jobs.add_argument(flag, action="store_true", help=text)
         parser.add_argument(
             "--verify",
             action="store_true",
@@ -73,6 +99,43 @@ Settings: BACKUP_DIR (default .witchcraft/backups), BACKUP_KEEP (default 7)."""
     def handle(
         self, *args: Any, keep: int | None, dir: Path | None, verify: bool, **options: Any
     ) -> None:
+        chosen = [name for name in ("now", "base", "archive", "drill") if options[name]]
+        if chosen or options["status"]:
+            if keep is not None or dir is not None or verify:
+                raise CommandError("--keep, --dir and --verify are for the logical dump alone")
+            if options["status"]:
+                self._status()
+                return
+            jobs = {
+                "now": [pitr_jobs.JOB_BASE, pitr_jobs.JOB_LOGICAL],
+                "base": [pitr_jobs.JOB_BASE],
+                "archive": [pitr_jobs.JOB_WAL],
+                "drill": [pitr_jobs.JOB_DRILL],
+            }[chosen[0]]
+            for job in jobs:
+                self._run(job)
+            return
+        self._logical(keep=keep, dir=dir, verify=verify)
+
+    def _run(self, job: str) -> None:
+        if job != pitr_jobs.JOB_LOGICAL and not settings.PITR_ENABLED:
+            raise CommandError(f"{job}: point-in-time recovery is off (PITR_ENABLED=false)")
+        try:
+            summary = pitr_jobs.run(job, source=MaintenanceRun.Source.COMMAND)
+        except (MaintenanceBusy, MaintenanceFailed) as exc:
+            raise CommandError(str(exc)) from None
+        figures = ", ".join(
+            f"{key} {value}" for key, value in (summary or {}).items() if value is not None
+        )
+        self.stdout.write(f"{job}: {figures}")
+
+    def _status(self) -> None:
+        with transaction.atomic(), rls.service_context():
+            status = backup_status()
+            for line in status_lines(status):
+                self.stdout.write(line)
+
+    def _logical(self, *, keep: int | None, dir: Path | None, verify: bool) -> None:
         try:
             result = backup_create(directory=dir, keep=keep, verify=verify)
         except BackupError as exc:
@@ -93,7 +156,10 @@ Settings: BACKUP_DIR (default .witchcraft/backups), BACKUP_KEEP (default 7)."""
                 "restore checked: restored into a scratch database, verified, dropped"
             )
         kept = settings.BACKUP_KEEP if keep is None else keep
-        self.stdout.write(f"pruned: {len(result.pruned)} older backup(s) (keeping {kept})")
+        self.stdout.write(
+            f"pruned: {len(result.pruned)} backup(s) older than "
+            f"{settings.BACKUP_RETENTION_DAYS} days (never the newest {kept})"
+        )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +58,31 @@ def backups_in(directory: Path, database: str) -> list[BackupFile]:
     return sorted(found, key=lambda b: b.stamp)
 
 
-def prune(directory: Path, database: str, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` backups of ``database`` (dump and manifest together),
-    and manifests whose dump is gone and that are older than the oldest kept one.
+def prune(
+    directory: Path,
+    database: str,
+    keep: int,
+    *,
+    days: int | None = None,
+    now: datetime | None = None,
+) -> list[Path]:
+    """Delete the backups of ``database`` older than ``days`` days (all but the newest ``keep``
+    when ``days`` is None), never the newest ``keep``; dump and manifest go together, with
+    manifests whose dump is gone and that are older than the oldest kept one.
 
     Returns the dump files deleted. Backups of other databases are never touched.
     """
     backups = backups_in(directory, database)
-    doomed = backups[:-keep] if keep > 0 else backups
+    candidates = backups[:-keep] if keep > 0 else backups
+    if days is None:
+        doomed = candidates
+    else:
+        cutoff = ((now or datetime.now(UTC)) - timedelta(days=days)).strftime(STAMP_FORMAT)
+        doomed = [b for b in candidates if b.stamp < cutoff]
     for backup in doomed:
         manifest_path(backup.path).unlink(missing_ok=True)
         backup.path.unlink(missing_ok=True)
-    kept = backups[len(doomed) :]
+    kept = backups[len(doomed) :]  # the doomed are the oldest: a prefix
     if kept:
         oldest_kept = kept[0].stamp
         label = label_of(database)

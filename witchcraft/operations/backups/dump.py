@@ -51,7 +51,8 @@ def backup_create(
     now: datetime | None = None,
     client_dirs: list[Path] | None = None,
 ) -> BackupResult:
-    """Back up the configured database into ``directory`` and prune it to the newest ``keep``.
+    """Back up the configured database into ``directory``, then delete its backups older than
+    BACKUP_RETENTION_DAYS days, never the newest ``keep``.
 
     ``directory`` and ``keep`` default to ``BACKUP_DIR`` and ``BACKUP_KEEP``. ``verify``
     restores the new dump into a scratch database, checks it against the manifest and drops
@@ -146,7 +147,9 @@ def backup_create(
         raise
     archive.sync_directory(directory)
 
-    pruned = archive.prune(directory, server.database, keep)
+    pruned = archive.prune(
+        directory, server.database, keep, days=settings.BACKUP_RETENTION_DAYS, now=now
+    )
     seconds = time.monotonic() - started
     totals = manifest["totals"]
     audit.record(

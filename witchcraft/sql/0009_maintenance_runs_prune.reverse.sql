@@ -1,0 +1,1 @@
+REVOKE DELETE ON public.maintenance_runs FROM witchcraft_app;

@@ -9,7 +9,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 
-.PHONY: help setup db migrate run worker serve test lint stop clean
+.PHONY: help setup db migrate run worker serve test lint stop clean backup
 
 help:
 	@echo "make run    set up (venv, install, database, migrate) and serve on http://$(HOST):$(PORT), with the worker"
@@ -18,6 +18,7 @@ help:
 	@echo "make test   the same set-up, then the whole test suite"
 	@echo "make demo   the same set-up, then demo data (1,000 users x 30 days) in the development database"
 	@echo "make bench  the same set-up, then the benchmark on its own databases (bench/README.md)"
+	@echo "make backup a base backup (point-in-time recovery) and a logical dump now: before a major change"
 	@echo "make lint   ruff"
 	@echo "make stop   stop the embedded PostgreSQL"
 
@@ -30,7 +31,14 @@ $(PY):
 	echo "creating $(VENV) with $$($$py --version)"; \
 	$$py -m venv $(VENV)
 
+# Barman's psycopg2 is built from source: it needs pg_config and libpq's headers (Debian's
+# libpq-dev, installed when missing, as root).
 $(STAMP): pyproject.toml | $(PY)
+	@if ! command -v pg_config >/dev/null 2>&1 || [ ! -e "$$(pg_config --includedir 2>/dev/null)/libpq-fe.h" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpq-dev; \
+	  else echo "Barman's psycopg2 needs libpq's headers: install libpq-dev (Debian) and retry." >&2; exit 1; fi; \
+	fi
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
 	$(PY) -m pip install --quiet --disable-pip-version-check -e . --group dev
 	@touch $(STAMP)
@@ -54,6 +62,10 @@ run: migrate
 	@$(PY) manage.py worker --respawn & worker=$$!; \
 	trap 'kill -INT $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# The seed's "manual backup before a major change": a base backup and a logical dump, recorded.
+backup: migrate
+	$(PY) manage.py backup --now
 
 # The job worker alone: scheduled maintenance (daily_maintenance, monthly_maintenance), mails.
 worker: migrate

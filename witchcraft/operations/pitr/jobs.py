@@ -36,6 +36,7 @@ JOB_LOGICAL = "backup_logical"
 JOB_DRILL = "backup_drill"
 BACKUP_JOBS = (JOB_WAL, JOB_BASE, JOB_LOGICAL, JOB_DRILL)
 BASE_BACKUP_TIMEOUT_S = 6 * 3600
+FIRST_WAL_TIMEOUT_S = 120
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -59,6 +60,20 @@ def base_backup() -> dict[str, Any]:
     to). Raises PitrError when Barman fails or the backup did not finish."""
     setup = barman.prepare()
     started = time.monotonic()
+    if barman.last_archived_wal() is None:
+        # Barman takes no first backup before WAL archiving is proven: start the receiver and
+        # have the server close its current segment, then wait for it in the archive.
+        barman.run(setup, "cron", timeout=600)
+        barman.run(
+            setup,
+            "switch-wal",
+            "--force",
+            "--archive",
+            "--archive-timeout",
+            str(FIRST_WAL_TIMEOUT_S),
+            barman.SERVER_NAME,
+            timeout=FIRST_WAL_TIMEOUT_S + 30,
+        )
     barman.run(setup, "backup", "--wait", barman.SERVER_NAME, timeout=BASE_BACKUP_TIMEOUT_S)
     seconds = time.monotonic() - started
     backups = barman.base_backups()

@@ -225,7 +225,9 @@ def test_the_commands_print_the_file_its_size_the_time_and_verified(backup_dir, 
     out = _call("backup", dir=str(backup_dir), keep=2)
     (dump,) = backup_dir.glob("*.dump")
     assert f"backup: {dump} (" in out and " s\n" in out
-    assert "client: pg_" in out and "pruned: 0 older backup(s) (keeping 2)" in out
+    assert (
+        "client: pg_" in out and "pruned: 0 backup(s) older than 7 days (never the newest 2)" in out
+    )
     assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
     for path in (dump, dump.with_suffix(".json")):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
@@ -324,18 +326,22 @@ def test_restore_exits_1_listing_the_differences_and_keeps_the_database(backup_d
 
 
 @committed
-def test_pruning_keeps_the_newest_n_backups_of_this_database(backup_dir):
+def test_pruning_deletes_the_backups_of_this_database_older_than_the_retention(
+    backup_dir, settings
+):
+    settings.BACKUP_RETENTION_DAYS = 3
     backup_dir.mkdir()
     other = backup_dir / "witchcraft-another_db-20200101T000000Z.dump"
     other.write_bytes(b"another database's backup")
     first = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
 
     results = [
-        backup_create(directory=backup_dir, keep=3, now=first + timedelta(days=day))
-        for day in range(5)
+        backup_create(directory=backup_dir, keep=2, now=first + timedelta(days=day))
+        for day in range(6)
     ]
 
-    assert [len(r.pruned) for r in results] == [0, 0, 0, 1, 1]
+    # On day 4 the backup of day 0 is over 3 days old; on day 5, day 1's.
+    assert [len(r.pruned) for r in results] == [0, 0, 0, 0, 1, 1]
     kept = [r.path.name for r in results[2:]]
     assert sorted(p.name for p in backup_dir.glob("*.dump")) == sorted([other.name, *kept])
     assert sorted(p.name for p in backup_dir.glob("*.json")) == sorted(
@@ -343,7 +349,22 @@ def test_pruning_keeps_the_newest_n_backups_of_this_database(backup_dir):
     )
     assert results[0].path.name.endswith("-20260101T020000Z.dump")
     pruned = AuditLog.objects.filter(event_type=BACKUP_CREATED).order_by("id")
-    assert [row.details["pruned"] for row in pruned] == [0, 0, 0, 1, 1]
+    assert [row.details["pruned"] for row in pruned] == [0, 0, 0, 0, 1, 1]
+
+
+@committed
+def test_pruning_never_goes_below_the_newest_n_however_old(backup_dir, settings):
+    settings.BACKUP_RETENTION_DAYS = 7
+    first = datetime(2026, 1, 1, 2, 0, tzinfo=UTC)
+    old = [
+        backup_create(directory=backup_dir, keep=2, now=first + timedelta(days=day))
+        for day in range(3)
+    ]
+    # A month without backups (the worker was down): of the old ones, only the newest stays
+    # beside the new one, the floor of 2.
+    new = backup_create(directory=backup_dir, keep=2, now=first + timedelta(days=30))
+    assert sorted(new.pruned) == sorted(r.path for r in old[:2])
+    assert sorted(backup_dir.glob("*.dump")) == sorted([old[2].path, new.path])
 
 
 @committed

@@ -87,7 +87,12 @@ def _defer(deferrer: PeriodicDeferrer, at: float, *names: str) -> None:
 # --- the schedules ----------------------------------------------------------------------------
 
 
-EVERY_MINUTE = ("refresh_usage_today", "release_quota_reservations", "check_staff_notifications")
+EVERY_MINUTE = (
+    "refresh_usage_today",
+    "release_quota_reservations",
+    "check_staff_notifications",
+    "backup_wal",
+)
 
 
 def test_the_schedules_come_from_the_settings(settings):
@@ -97,6 +102,10 @@ def test_the_schedules_come_from_the_settings(settings):
     assert crons["send_alert_mails"] == "*/10 * * * *"
     assert crons["refresh_usage_today"] == "* * * * *"
     assert crons["release_quota_reservations"] == "* * * * *"
+    assert crons["backup_wal"] == "* * * * *"
+    assert crons["backup_logical"] == settings.BACKUP_LOGICAL_CRON == "0 1 * * *"
+    assert crons["backup_base"] == settings.BACKUP_BASE_CRON == "30 1 * * *"
+    assert crons["backup_drill"] == settings.BACKUP_DRILL_CRON == "0 4 * * 0"
 
 
 @pytest.mark.parametrize(
@@ -113,6 +122,20 @@ def test_the_schedules_come_from_the_settings(settings):
             {"monthly_maintenance", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
         ),
         ((2026, 3, 5, 1, 59, 0), set(EVERY_MINUTE)),
+        # Backups: the logical dump at 01:00, the base backup at 01:30, the drill on Sundays.
+        (
+            (2026, 3, 5, 1, 0, 0),
+            {"backup_logical", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
+        ),
+        (
+            (2026, 3, 5, 1, 30, 0),
+            {"backup_base", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
+        ),
+        ((2026, 3, 5, 4, 0, 0), {"send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE}),
+        (
+            (2026, 3, 8, 4, 0, 0),
+            {"backup_drill", "send_alert_mails", "retry_stalled_jobs", *EVERY_MINUTE},
+        ),
         ((2026, 3, 5, 2, 5, 0), {"retry_stalled_jobs", *EVERY_MINUTE}),
         (
             (2026, 3, 5, 3, 30, 0),
@@ -433,10 +456,24 @@ def test_staff_read_the_runs_and_only_the_service_context_writes_them(user):
     # Staff cannot rewrite history: the update finds no row it may change.
     assert _as(_user(staff), "UPDATE maintenance_runs SET error = 'x'") == 0
     assert _as(rls.service_context, insert) == 1
-    for context in (rls.service_context, _user(staff)):
-        with pytest.raises(DatabaseError) as caught:
-            _as(context, "DELETE FROM maintenance_runs")
-        assert caught.value.__cause__.sqlstate == "42501"
+    # Nobody deletes a run, but the service prunes the every-minute WAL check's runs of over a
+    # day ago (witchcraft.operations.pitr.jobs): those, and nothing else.
+    old_check = (
+        "INSERT INTO maintenance_runs (job, source, started_at, finished_at, status)"
+        " VALUES ('backup_wal', 'schedule', now() - interval '%s hours',"
+        " now() - interval '%s hours', 'succeeded')"
+    )
+    _as(rls.service_context, old_check % (25, 25))
+    _as(rls.service_context, old_check % (23, 23))
+    for context in (_user(staff), _user(user), _user(None)):
+        assert _as(context, "DELETE FROM maintenance_runs") == 0
+    assert _as(rls.service_context, "DELETE FROM maintenance_runs") == 1
+    assert _as(
+        _user(staff), "SELECT job, count(*) FROM maintenance_runs GROUP BY 1 ORDER BY 1"
+    ) == [
+        ("backup_wal", 1),
+        ("daily_maintenance", 2),
+    ]
 
 
 def test_the_job_queue_summary_is_for_staff(user):

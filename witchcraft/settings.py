@@ -276,6 +276,16 @@ BACKUP_DRILL_CRON = env.str("BACKUP_DRILL_CRON", default="0 4 * * 0")
 # /healthz says "backup: stale" past these (the web check itself stays healthy).
 BACKUP_STALE_HOURS = env.int("BACKUP_STALE_HOURS", default=26)
 WAL_STALE_MINUTES = env.int("WAL_STALE_MINUTES", default=5)
+for _name, _low, _high in (
+    ("BACKUP_RETENTION_DAYS", 1, 3650),
+    ("BACKUP_KEEP", 1, 1000),
+    ("PITR_RETENTION_DAYS", 1, 3650),
+    ("PITR_MIN_BACKUPS", 1, 1000),
+    ("BACKUP_STALE_HOURS", 1, 24 * 366),
+    ("WAL_STALE_MINUTES", 1, 24 * 60),
+):
+    if not _low <= globals()[_name] <= _high:
+        raise ImproperlyConfigured(f"{_name} must be between {_low} and {_high}.")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=0)  # 0: gunicorn.conf.py decides

@@ -18,6 +18,7 @@ import psutil
 import psycopg
 import pytest
 
+from witchcraft.operations.pitr import manifest
 from witchcraft.operations.pitr.barman import read_backup_info
 from witchcraft.testing.servers import OwnPostgres, clean_env, free_port
 
@@ -239,3 +240,28 @@ def test_a_failed_run_is_recorded_with_its_one_line_reason(pg):
             " ORDER BY id DESC LIMIT 1"
         ).fetchone()
     assert details["job"] == "backup_base" and details["status"] == "failed"
+
+
+def test_a_base_backup_that_differs_from_its_manifest_is_found_out(pg):
+    base = sorted((pg.data / "pitr" / "witchcraft" / "base").iterdir())[-1] / "data"
+    copy = pg.data / "manifest-check"
+    shutil.copytree(base, copy)
+    assert manifest.verify(copy).ok and manifest.verify(copy).files > 100
+    page = copy / "global" / "pg_control"
+    raw = bytearray(page.read_bytes())
+    raw[100] ^= 0xFF  # one byte changed, the size kept
+    page.write_bytes(bytes(raw))
+    (copy / "PG_VERSION").unlink()
+    problems = manifest.verify(copy).problems
+    assert sorted(problems) == [
+        "PG_VERSION: missing",
+        "global/pg_control: its CRC32C checksum differs from the manifest's",
+    ]
+    (copy / "backup_manifest").write_text(
+        (copy / "backup_manifest").read_text().replace("1", "2", 1)
+    )
+    assert (
+        "backup_manifest's own checksum does not match its contents"
+        in manifest.verify(copy).problems
+    )
+    shutil.rmtree(copy)

@@ -76,6 +76,8 @@ class Restored:
 def parse_target(text: str) -> datetime:
     """``--to-time``: an ISO 8601 time with its offset ("2026-12-07 14:04:59+00")."""
     try:
+        if not text.isprintable():  # Python takes any character between date and time
+            raise ValueError(text)
         when = datetime.fromisoformat(text.strip())
     except ValueError:
         raise PitrError(f"{text!r} is not a time: give one like '2026-12-07 14:04:59+00'") from None

@@ -23,6 +23,7 @@ from django.db import connection
 
 from witchcraft.models import MaintenanceRun
 from witchcraft.operations.pitr.jobs import BACKUP_JOBS, JOB_DRILL, JOB_WAL
+from witchcraft.platform.durations import duration_text
 
 OFF, OK, STALE = "off", "ok", "stale"
 
@@ -184,13 +185,7 @@ def _at(moment: datetime | None) -> str:
 
 
 def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return duration_text(seconds, unknown="unknown")
 
 
 def status_lines(status: BackupStatus) -> list[str]:

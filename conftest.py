@@ -18,6 +18,14 @@ def _staff_second_factor_off(settings):
 
 
 @pytest.fixture(autouse=True)
+def _point_in_time_recovery_off(settings):
+    """PITR_ENABLED defaults to on with the embedded server and off with DATABASE_URL: tests do
+    not depend on which one runs them (the backups' state on /healthz, /metrics and the
+    monitoring page would differ). A test of point-in-time recovery turns it on."""
+    settings.PITR_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
 def _mail_in_the_foreground(settings):
     """Tests read mail.outbox right after the request (test transactions never commit)."""
     settings.MAIL_IN_BACKGROUND = False

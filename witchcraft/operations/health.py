@@ -5,13 +5,18 @@ Each part says ``ok`` or how it fails, and ``failing`` lists the parts that fail
 database that does not answer makes ``/healthz`` itself fail (503): a worker without a recent
 heartbeat or a failed maintenance run say so in their own part and in ``failing`` with a 200
 ("degraded"), so a load balancer never takes the web server out for what it cannot fix.
-``/healthz?part=worker`` (or ``database``, ``maintenance``) answers 503 when that one part fails:
-what a monitor alerting on the worker asks.
+``/healthz?part=worker`` (or ``database``, ``maintenance``, ``backup``) answers 503 when that
+one part fails: what a monitor alerting on the worker asks.
+
+The ``backup`` part is point-in-time recovery's state (witchcraft.operations.pitr.status): ``ok``,
+``stale`` (a base backup older than BACKUP_STALE_HOURS, or WAL archiving further behind than
+WAL_STALE_MINUTES; failing, with the problems in words) or ``off`` (PITR_ENABLED false; not
+failing).
 
 The answer names no host, socket path or driver text (it is unauthenticated): the reason of a
 failure is added (``detail``) only for a caller that may read ``/metrics`` (the metrics token or
 an allowed address). It is exempt from row-level security (witchcraft/platform/rls.py) and reads as
-the owner: three small indexed queries.
+the owner: four small indexed queries.
 """
 
 from __future__ import annotations
@@ -25,12 +30,19 @@ from django.views.decorators.http import require_GET
 
 from witchcraft.operations import jobs
 from witchcraft.operations.metrics.access import may_scrape
+from witchcraft.operations.pitr import status as backups
 from witchcraft.platform import outage
 from witchcraft.platform.embedded_db import EmbeddedServerError
 
 OK, DEGRADED, ERROR = "ok", "degraded", "error"
 UNKNOWN, UNAVAILABLE = "unknown", "unavailable"
-PARTS = ("database", "worker", "maintenance")
+PARTS = ("database", "worker", "maintenance", "backup")
+UNREAD_BACKUP = {
+    "status": UNKNOWN,
+    "problems": [],
+    "last_base_backup": None,
+    "wal_behind_seconds": None,
+}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -88,9 +100,28 @@ def maintenance_report() -> tuple[dict, str | None]:
     }, None
 
 
-def failing_parts(*, database: str, worker: dict, maintenance: dict, unread: set[str]) -> list:
+def backup_report() -> tuple[dict, str | None]:
+    """``{"status": "ok" | "stale" | "off", "problems": [sentences], "last_base_backup": iso or
+    None, "wal_behind_seconds": number or None}`` and the reason it could not be read, if so."""
+    try:
+        state = backups.backup_status()
+    except DatabaseError as exc:
+        return dict(UNREAD_BACKUP), _one_line(exc)
+    behind = state.wal_behind_seconds
+    return {
+        "status": state.state,
+        "problems": state.problems,
+        "last_base_backup": _iso(state.last_base_backup_end),
+        "wal_behind_seconds": None if behind is None else round(behind, 1),
+    }, None
+
+
+def failing_parts(
+    *, database: str, worker: dict, maintenance: dict, unread: set[str], backup: dict | None = None
+) -> list:
     """The parts that fail, in PARTS order: a database that does not answer, a worker whose
-    heartbeat is missing or late, a job whose last run failed (or parts that could not be read).
+    heartbeat is missing or late, a job whose last run failed, backups gone stale (or parts that
+    could not be read). Backups that are off do not fail.
     """
     if database != OK:
         return ["database"]  # the other parts are read from it: unknown, not failing
@@ -101,6 +132,8 @@ def failing_parts(*, database: str, worker: dict, maintenance: dict, unread: set
         run and run["status"] == "failed" for run in maintenance.values()
     ):
         failing.append("maintenance")
+    if "backup" in unread or (backup or {}).get("status") == backups.STALE:
+        failing.append("backup")
     return failing
 
 
@@ -122,11 +155,13 @@ def healthz(request):
     if database == OK:
         worker, reasons["worker"] = worker_report()
         maintenance, reasons["maintenance"] = maintenance_report()
+        backup, reasons["backup"] = backup_report()
     else:
         worker, maintenance = {"last_heartbeat": None, "status": UNKNOWN}, {}
-    unread = {name for name in ("worker", "maintenance") if reasons.get(name)}
+        backup = dict(UNREAD_BACKUP)
+    unread = {name for name in ("worker", "maintenance", "backup") if reasons.get(name)}
     failing = failing_parts(
-        database=database, worker=worker, maintenance=maintenance, unread=unread
+        database=database, worker=worker, maintenance=maintenance, unread=unread, backup=backup
     )
     body = {
         "status": overall_status(failing),
@@ -134,6 +169,7 @@ def healthz(request):
         "database": database,
         "worker": worker,
         "maintenance": maintenance,
+        "backup": backup,
     }
     detail = {name: reason for name, reason in reasons.items() if reason}
     if detail and may_scrape(request):

@@ -12,8 +12,11 @@ from django.urls import reverse
 from accounts.models import AuditLog, User
 from billing.models import UserQuota
 from usage.models import AIUsageDaily
+from witchcraft.models import MaintenanceRun
 from witchcraft.operations import monitoring
+from witchcraft.operations.pitr.status import backup_status
 from witchcraft.testing import factories
+from witchcraft.testing.backups import SEGMENT, backup_run, healthy_backups, wal_summary
 
 pytestmark = pytest.mark.django_db
 
@@ -77,6 +80,7 @@ def test_no_data_every_alert_is_ok(staff):
         "High error rate": "OK",
         "Database size": "OK",
         "Slow queries": "OK",
+        "Backups": "OK",  # off (PITR_ENABLED false): never firing
     }
     html = response.content.decode()
     assert "No query of this database has been running longer than 1 s" in html
@@ -339,11 +343,15 @@ def test_the_runtime_role_cannot_read_pg_stat_statements():
 
 
 @pytest.mark.parametrize("count", [1, 40])
-def test_query_count_is_bounded(staff, django_assert_max_num_queries, count):
-    for _ in range(count):
+def test_query_count_is_bounded(staff, django_assert_max_num_queries, settings, count):
+    settings.PITR_ENABLED = True
+    healthy_backups()
+    for minutes in range(count):
         _quota("0.9")
         _daily(requests=5, errors=0)
-    with django_assert_max_num_queries(25):
+        backup_run("backup_wal", ago=timedelta(minutes=minutes + 1), summary=wal_summary())
+        backup_run("backup_drill", ago=timedelta(days=3 + minutes), status="failed", error="x")
+    with django_assert_max_num_queries(26):
         response = staff.get(URL)
     assert response.context["quotas"]["warning"] == count
 
@@ -381,6 +389,7 @@ def test_a_query_running_longer_than_a_second_fires_the_slow_query_alert(staff):
             windows=monitoring.request_windows(now=datetime.now(UTC)),
             sizes={"share": 0.0, "capacity": monitoring.GIB},
             slow=slow,
+            backup=backup_status(),
         )
     }
     assert states["Slow queries"] == "firing"
@@ -477,3 +486,120 @@ def test_the_job_queue_counts(staff):
     )
     queue = staff.get(URL).context["queue"]
     assert (queue["waiting"], queue["due"], queue["running"], queue["failed"]) == (1, 1, 0, 0)
+
+
+# --- backups (point-in-time recovery) -------------------------------------------------------
+
+
+def _section(html: str) -> str:
+    start = html.index('<section id="backups"')
+    return html[start : html.index("</section>", start)]
+
+
+def test_backups_in_order(staff, settings):
+    settings.PITR_ENABLED = True
+    runs = healthy_backups()
+    response = staff.get(URL)
+    assert _states(response)["Backups"] == "OK"
+    alert = next(a for a in response.context["alerts"] if a.name == "Backups")
+    assert alert.measured.startswith("last base backup 3.0 h ago, WAL received up to ")
+    html = _section(response.content.decode())
+    assert 'data-state="ok"' in html and "Backups: ok." in html
+    end = datetime.fromisoformat(runs["backup_wal"].summary["last_backup_end"])
+    assert f"ended {end:%Y-%m-%d %H:%M:%S} UTC; 7 kept; stale after 26 h" in html
+    assert "3.0 h ago" in html
+    assert "receiver streaming; 2.0\xa0KB still to write" in html
+    assert f"<code>{SEGMENT}</code>" in html
+    oldest = datetime.fromisoformat(runs["backup_wal"].summary["oldest_restorable"])
+    assert f"{oldest:%Y-%m-%d %H:%M} → " in html
+    assert 'id="backup-drill" data-status="succeeded"' in html
+    assert "passed" in html and "1187 rows in 31 tables restored and verified in 42 s" in html
+    assert "<code>witchcraft-20261207T040000Z.dump</code>, 3.0\xa0MB" in html
+    assert "backups-off" not in html
+
+
+def test_stale_backups_fire_and_say_why(staff, settings):
+    settings.PITR_ENABLED = True
+    settings.BACKUP_STALE_HOURS = 26
+    settings.WAL_STALE_MINUTES = 5
+    backup_run(
+        "backup_wal",
+        ago=timedelta(minutes=30),
+        summary=wal_summary(
+            base_age=timedelta(hours=30), behind=timedelta(minutes=30), receiver="stopped"
+        ),
+    )
+    backup_run("backup_wal", ago=timedelta(minutes=1), status="failed", error="cron failed")
+    response = staff.get(URL)
+    assert _states(response)["Backups"] == "firing"
+    problems = [
+        "the last base backup is 30 h old (more than 26 h)",
+        "WAL archiving is 30 min behind (more than 5 min)",
+    ]
+    alert = next(a for a in response.context["alerts"] if a.name == "Backups")
+    assert alert.measured == "; ".join(problems)
+    html = _section(response.content.decode())
+    assert 'data-state="stale"' in html
+    assert '<span class="flag">stale</span>: ' + "; ".join(problems) in html
+    assert "receiver stopped" in html
+    assert "the worker runs one weekly" in html  # no drill yet
+    assert "Last logical dump:\n  none yet" in html
+
+
+def test_backups_never_seen_are_stale(staff, settings):
+    settings.PITR_ENABLED = True
+    response = staff.get(URL)
+    assert _states(response)["Backups"] == "firing"
+    html = _section(response.content.decode())
+    assert "no base backup has been taken; WAL archiving has not been seen working" in html
+    assert '<span class="flag">none</span>' in html
+    assert '<span class="flag">never seen</span>' in html
+
+
+def test_backups_off_are_said_and_do_not_fire(staff, settings):
+    settings.PITR_ENABLED = False
+    healthy_backups()
+    response = staff.get(URL)
+    assert _states(response)["Backups"] == "OK"
+    alert = next(a for a in response.context["alerts"] if a.name == "Backups")
+    assert alert.measured == "off (PITR_ENABLED is false)"
+    html = _section(response.content.decode())
+    assert 'data-state="off"' in html
+    assert 'id="backups-off"' in html and "<code>PITR_ENABLED</code> is false" in html
+    assert 'id="backup-drill"' not in html
+    # The logical dumps run whatever the setting.
+    assert "<code>witchcraft-20261207T040000Z.dump</code>" in html
+
+
+def test_a_failed_drill_shows_its_error_and_the_last_that_passed(staff, settings):
+    settings.PITR_ENABLED = True
+    passed = healthy_backups()["backup_drill"]
+    backup_run(
+        "backup_drill",
+        ago=timedelta(hours=5),
+        status=MaintenanceRun.Status.FAILED,
+        error="the restored server did not start: port 54329 in use",
+    )
+    backup_run(
+        "backup_logical",
+        ago=timedelta(hours=1),
+        status=MaintenanceRun.Status.FAILED,
+        error="pg_dump: error: connection refused",
+    )
+    response = staff.get(URL)
+    assert _states(response)["Backups"] == "OK"  # a failed drill is Prometheus' own alert
+    html = _section(response.content.decode())
+    assert 'id="backup-drill" data-status="failed"' in html
+    assert "the restored server did not start: port 54329 in use" in html
+    assert f"last passed {passed.started_at:%Y-%m-%d %H:%M:%S} UTC" in html
+    assert 'id="backup-logical" data-status="failed"' in html
+    assert "pg_dump: error: connection refused" in html
+
+
+def test_members_never_see_the_backups(client, settings):
+    settings.PITR_ENABLED = True
+    healthy_backups()
+    client.force_login(factories.UserFactory())
+    response = client.get(URL)
+    assert response.status_code == 404
+    assert b"Backups" not in response.content

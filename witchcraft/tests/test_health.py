@@ -1,6 +1,6 @@
-"""/healthz: the database (503 when it does not answer), the worker's heartbeat and the last
-maintenance runs (200 "degraded" when they are not well: a load balancer must not pull the web
-server for them)."""
+"""/healthz: the database (503 when it does not answer), the worker's heartbeat, the last
+maintenance runs and the backups (200 "degraded" when they are not well: a load balancer must not
+pull the web server for them)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,7 +8,10 @@ import pytest
 from django.db import connection
 
 from witchcraft.models import MaintenanceRun
+from witchcraft.testing.backups import backup_run, healthy_backups, wal_summary
 from witchcraft.testing.database import unreachable
+
+BACKUP_OFF = {"status": "off", "problems": [], "last_base_backup": None, "wal_behind_seconds": None}
 
 
 def _heartbeat(seconds_ago: float) -> None:
@@ -45,6 +48,7 @@ def test_healthz_is_degraded_but_200_when_no_worker_ever_ran(client):
         "database": "ok",
         "worker": {"last_heartbeat": None, "status": "none"},
         "maintenance": {"daily_maintenance": None, "monthly_maintenance": None},
+        "backup": BACKUP_OFF,
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -130,7 +134,7 @@ def test_healthz_stays_cheap(client, django_assert_max_num_queries):
     _heartbeat(1)
     for minutes in range(50):
         _run("daily_maintenance", status="succeeded", minutes_ago=minutes)
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         client.get("/healthz")
 
 
@@ -145,6 +149,12 @@ def test_healthz_answers_503_naming_the_part_but_no_internals(client, django_db_
         "database": "unavailable",
         "worker": {"last_heartbeat": None, "status": "unknown"},
         "maintenance": {},
+        "backup": {
+            "status": "unknown",
+            "problems": [],
+            "last_base_backup": None,
+            "wal_behind_seconds": None,
+        },
     }
     # Not the driver's text, the host, the port or a socket path.
     text = response.content.decode()
@@ -164,3 +174,94 @@ def test_the_metrics_credential_sees_why(client, django_db_blocker, settings):
 
 def test_healthz_only_answers_get(client):
     assert client.post("/healthz").status_code == 405
+
+
+# --- backups (point-in-time recovery) -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_backups_in_order_are_ok(client, settings):
+    settings.PITR_ENABLED = True
+    _heartbeat(1)
+    runs = healthy_backups()
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["failing"] == []
+    assert body["backup"]["status"] == "ok" and body["backup"]["problems"] == []
+    assert body["backup"]["last_base_backup"] == runs["backup_wal"].summary["last_backup_end"]
+    assert 35 <= body["backup"]["wal_behind_seconds"] < 120
+    assert client.get("/healthz?part=backup").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_stale_base_backup_degrades_and_fails_the_backup_part(client, settings):
+    settings.PITR_ENABLED = True
+    settings.BACKUP_STALE_HOURS = 26
+    _heartbeat(1)
+    backup_run(
+        "backup_wal", ago=timedelta(seconds=30), summary=wal_summary(base_age=timedelta(hours=27))
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 200  # the web check never fails for backups
+    body = response.json()
+    assert body["status"] == "degraded" and body["failing"] == ["backup"]
+    assert body["backup"]["status"] == "stale"
+    assert body["backup"]["problems"] == ["the last base backup is 27 h old (more than 26 h)"]
+    assert client.get("/healthz?part=backup").status_code == 503
+    assert client.get("/healthz?part=database").status_code == 200
+
+
+@pytest.mark.django_db
+def test_wal_archiving_that_stopped_fails_the_backup_part(client, settings):
+    """The last successful WAL run received up to 20 minutes ago; later runs failed."""
+    settings.PITR_ENABLED = True
+    settings.WAL_STALE_MINUTES = 5
+    _heartbeat(1)
+    backup_run(
+        "backup_wal", ago=timedelta(minutes=20), summary=wal_summary(behind=timedelta(minutes=20))
+    )
+    backup_run("backup_wal", ago=timedelta(minutes=1), status="failed", error="barman cron failed")
+    body = client.get("/healthz").json()
+    assert body["backup"]["status"] == "stale"
+    assert body["backup"]["problems"] == ["WAL archiving is 20 min behind (more than 5 min)"]
+    assert body["backup"]["wal_behind_seconds"] >= 20 * 60
+    assert "backup" in body["failing"]
+    assert client.get("/healthz?part=backup").status_code == 503
+
+
+@pytest.mark.django_db
+def test_backups_never_seen_working_are_stale(client, settings):
+    settings.PITR_ENABLED = True
+    body = client.get("/healthz").json()
+    assert body["backup"] == {
+        "status": "stale",
+        "problems": [
+            "no base backup has been taken",
+            "WAL archiving has not been seen working",
+        ],
+        "last_base_backup": None,
+        "wal_behind_seconds": None,
+    }
+
+
+@pytest.mark.django_db
+def test_backups_off_never_fail(client, settings):
+    settings.PITR_ENABLED = False
+    _heartbeat(1)
+    backup_run("backup_wal", ago=timedelta(days=3), summary=wal_summary(base_age=timedelta(days=4)))
+    response = client.get("/healthz")
+    assert response.json()["backup"] == BACKUP_OFF
+    assert response.json()["failing"] == []
+    assert client.get("/healthz?part=backup").status_code == 200
+
+
+@pytest.mark.django_db
+def test_healthz_stays_cheap_with_backups(client, settings, django_assert_max_num_queries):
+    settings.PITR_ENABLED = True
+    _heartbeat(1)
+    healthy_backups()
+    for minutes in range(1, 60):
+        backup_run("backup_wal", ago=timedelta(minutes=minutes), summary=wal_summary())
+    with django_assert_max_num_queries(4):
+        assert client.get("/healthz").json()["backup"]["status"] == "ok"

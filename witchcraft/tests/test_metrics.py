@@ -18,6 +18,7 @@ from billing.models import UserQuota
 from usage.models import AIUsageDaily, AIUsageMonthly
 from witchcraft.operations.metrics import access
 from witchcraft.testing import factories
+from witchcraft.testing.backups import backup_run, healthy_backups, wal_summary
 
 TOKEN = "a-scrape-token-of-some-length"
 # One of each of the seed's "Key Metrics to Track".
@@ -454,16 +455,21 @@ def test_a_gauge_for_each_seed_alert(client, token, settings):
 
 
 @pytest.mark.django_db
-def test_a_scrape_is_cheap_and_never_scans_the_raw_usage_rows(client, token):
+def test_a_scrape_is_cheap_and_never_scans_the_raw_usage_rows(client, token, settings):
     """The usage rows are read only through monitoring_request_windows() (the last hour, by
     the created_at index: test_dashboard_monitoring.py checks its plan)."""
+    settings.PITR_ENABLED = True
+    healthy_backups()
+    for minutes in range(1, 30):
+        backup_run("backup_wal", ago=timedelta(minutes=minutes), summary=wal_summary())
     model = factories.catalog_model()
     for _ in range(3):
         factories.usage_request(user=factories.UserFactory(), model=model)
     with CaptureQueriesContext(connection) as queries:
         response = _scrape(client)
     assert response.status_code == 200
-    # The context (savepoints, role, settings) and ten reads, whatever the traffic was.
+    # The context (savepoints, role, settings) and eleven reads (the backups one), whatever the
+    # traffic was.
     assert len(queries) <= 23, [q["sql"] for q in queries.captured_queries]
     sql = " ".join(query["sql"] for query in queries.captured_queries).lower()
     assert "monitoring_request_windows" in sql
@@ -487,3 +493,89 @@ def test_the_counters_still_answer_when_the_database_does_not(client, token, dja
     assert _value(samples, "witchcraft_key_metrics_up") == 0
     assert _value(samples, "witchcraft_active_users", period="day") is None
     assert any(name == "witchcraft_http_requests_total" for name, _ in samples)
+
+
+# --- backups (point-in-time recovery) ---------------------------------------------------------
+
+BACKUP_FIGURES = (
+    "witchcraft_backup_base_age_seconds",
+    "witchcraft_backup_base_backups",
+    "witchcraft_backup_wal_behind_seconds",
+    "witchcraft_backup_wal_lag_bytes",
+    "witchcraft_backup_recovery_window_start_timestamp_seconds",
+    "witchcraft_backup_recovery_window_end_timestamp_seconds",
+    "witchcraft_backup_last_wal_archived_timestamp_seconds",
+    "witchcraft_backup_drill_last_success_timestamp_seconds",
+    "witchcraft_backup_drill_last_ok",
+)
+
+
+def _ts(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
+
+
+@pytest.mark.django_db
+def test_backups_off_serve_only_enabled_and_stale(client, token, settings):
+    settings.PITR_ENABLED = False
+    healthy_backups()
+    samples = _samples(_scrape(client))
+    assert _value(samples, "witchcraft_backup_enabled") == 0
+    assert _value(samples, "witchcraft_backup_stale") == 0
+    for name in BACKUP_FIGURES:
+        assert _value(samples, name) is None, name
+
+
+@pytest.mark.django_db
+def test_the_backup_gauges_match_the_last_runs(client, token, settings):
+    settings.PITR_ENABLED = True
+    runs = healthy_backups()
+    summary = runs["backup_wal"].summary
+    samples = _samples(_scrape(client))
+    assert _value(samples, "witchcraft_backup_enabled") == 1
+    assert _value(samples, "witchcraft_backup_stale") == 0
+    assert 3 * 3600 <= _value(samples, "witchcraft_backup_base_age_seconds") < 3 * 3600 + 120
+    assert _value(samples, "witchcraft_backup_base_backups") == 7
+    assert 35 <= _value(samples, "witchcraft_backup_wal_behind_seconds") < 120
+    assert _value(samples, "witchcraft_backup_wal_lag_bytes") == 2048
+    assert _value(
+        samples, "witchcraft_backup_recovery_window_start_timestamp_seconds"
+    ) == pytest.approx(_ts(summary["oldest_restorable"]))
+    assert _value(
+        samples, "witchcraft_backup_recovery_window_end_timestamp_seconds"
+    ) == pytest.approx(_ts(summary["safe_through"]))
+    assert _value(
+        samples, "witchcraft_backup_last_wal_archived_timestamp_seconds"
+    ) == pytest.approx(_ts(summary["last_wal_archived_at"]))
+    assert _value(
+        samples, "witchcraft_backup_drill_last_success_timestamp_seconds"
+    ) == pytest.approx(runs["backup_drill"].finished_at.timestamp())
+    assert _value(samples, "witchcraft_backup_drill_last_ok") == 1
+
+
+@pytest.mark.django_db
+def test_a_stale_base_backup_and_a_failed_drill(client, token, settings):
+    settings.PITR_ENABLED = True
+    settings.BACKUP_STALE_HOURS = 26
+    passed = backup_run("backup_drill", ago=timedelta(days=8), summary={"verified": True})
+    backup_run("backup_drill", ago=timedelta(days=1), status="failed", error="restore failed")
+    backup_run(
+        "backup_wal", ago=timedelta(seconds=30), summary=wal_summary(base_age=timedelta(hours=27))
+    )
+    samples = _samples(_scrape(client))
+    assert _value(samples, "witchcraft_backup_stale") == 1
+    assert _value(samples, "witchcraft_backup_base_age_seconds") > 26 * 3600
+    assert _value(samples, "witchcraft_backup_drill_last_ok") == 0
+    assert _value(
+        samples, "witchcraft_backup_drill_last_success_timestamp_seconds"
+    ) == pytest.approx(passed.finished_at.timestamp())
+
+
+@pytest.mark.django_db
+def test_unknown_backup_figures_are_left_out_not_made_up(client, token, settings):
+    """PITR on, but no WAL run and no drill yet: stale, and no gauge for what is unknown."""
+    settings.PITR_ENABLED = True
+    samples = _samples(_scrape(client))
+    assert _value(samples, "witchcraft_backup_enabled") == 1
+    assert _value(samples, "witchcraft_backup_stale") == 1
+    for name in BACKUP_FIGURES:
+        assert _value(samples, name) is None, name

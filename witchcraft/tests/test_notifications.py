@@ -450,6 +450,31 @@ def test_old_quota_alerts_are_not_told_and_their_rows_are_pruned(user, settings)
     assert not NotificationState.objects.filter(check_key__startswith="usage_alert:").exists()
 
 
+@pytest.mark.django_db
+def test_stale_backups_are_told_and_turning_them_off_resolves(settings):
+    """The monitoring page's Backups alert, read in the service context like every check:
+    stale fires; PITR_ENABLED off is not firing (resolved), never "stale"."""
+    from witchcraft.testing.backups import backup_run, wal_summary
+
+    settings.STAFF_NOTIFY_EMAILS = []
+    settings.STAFF_NOTIFY_WEBHOOK_URL = ""
+    settings.PITR_ENABLED = True
+    backup_run(
+        "backup_wal", ago=timedelta(seconds=30), summary=wal_summary(base_age=timedelta(hours=40))
+    )
+    now = datetime.now(UTC)
+    assert notifications.notifications_check(now=now) == {"notifications": 1, "deliveries": 0}
+    told = StaffNotification.objects.get(check_key="monitoring:backups")
+    assert (told.state, told.title) == ("firing", "Backups: firing (critical)")
+    assert "the last base backup is 40 h old (more than 26 h)" in told.body
+    assert notifications.notifications_check(now=now) == {"notifications": 0, "deliveries": 0}
+    settings.PITR_ENABLED = False
+    assert notifications.notifications_check(now=now) == {"notifications": 1, "deliveries": 0}
+    assert StaffNotification.objects.filter(
+        check_key="monitoring:backups", state="resolved"
+    ).exists()
+
+
 # --- notify_test -------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.template import Context, Template
 
+from witchcraft.platform.durations import duration_text
 from witchcraft.platform.money import money_text, percent_text
 
 
@@ -51,3 +52,24 @@ def test_template_filters():
         "{% load numbers %}{{ a|money }} {{ b|money }} {{ c|percent }} {{ d|percent_of_100 }}"
     ).render(Context({"a": Decimal("2.5"), "b": Decimal("0.01234"), "c": 0.5, "d": 81.25}))
     assert rendered == "$2.50 $0.0123 50.0 % 81.2 %"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0 s"),
+        (-3, "0 s"),  # a clock a little ahead of the database's: never a negative age
+        (40.4, "40 s"),
+        (119, "119 s"),
+        (120, "2 min"),
+        (1200, "20 min"),
+        (7200, "2.0 h"),
+        (27 * 3600, "27.0 h"),
+        (3 * 86400, "3.0 days"),
+        (None, "—"),
+        (float("nan"), "—"),
+    ],
+)
+def test_duration_text(seconds, text):
+    assert duration_text(seconds) == text
+    assert Template("{% load numbers %}{{ s|duration }}").render(Context({"s": seconds})) == text

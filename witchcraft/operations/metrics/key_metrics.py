@@ -5,7 +5,9 @@ Read through the monitoring page's selectors (witchcraft/operations/monitoring/)
 month's roll-ups, the quota index, the audit log's time index, the last hour of the usage log
 by its time index (monitoring_request_windows()), the server's own statistics and
 pg_stat_statements; never a broad scan of the raw usage rows, so a scrape stays cheap however
-much traffic there was. deploy/prometheus/witchcraft-rules.yml alerts on these gauges.
+much traffic there was. The backups' state (point-in-time recovery) is the last backup runs'
+(witchcraft.operations.pitr.status: one query). deploy/prometheus/witchcraft-rules.yml alerts on
+these gauges.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from accounts.models import AuditLog
 from usage.models import UsageStatus
 from witchcraft.operations import monitoring
 from witchcraft.operations.monitoring import statements, windows
+from witchcraft.operations.pitr.status import STALE, BackupStatus, backup_status
 from witchcraft.platform import rls
 from witchcraft.platform.embedded_db import EmbeddedServerError
 
@@ -50,6 +53,7 @@ def read(*, now: datetime) -> dict:
             ).count(),
             "database_bytes": database_bytes,
             "connections": monitoring.connections(),
+            "backup": backup_status(),
         }
 
 
@@ -111,6 +115,7 @@ def families(values: dict | None, *, seconds: float) -> list[GaugeMetricFamily]:
         active,
         *_request_families(values["windows"]),
         *_slow_families(values["slow"]),
+        *backup_families(values["backup"]),
         _gauge(
             "witchcraft_ai_requests_today",
             "AI requests recorded today (UTC), from the daily roll-up.",
@@ -222,6 +227,87 @@ def _slow_families(slow: dict) -> list[GaugeMetricFamily]:
             sum(statement["calls"] for statement in slow["statements"]),
         ),
     ]
+
+
+def _timestamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def backup_families(status: BackupStatus) -> list[GaugeMetricFamily]:
+    """Point-in-time recovery's state: enabled and stale always; each figure only when it is
+    known (no base backup yet, no drill yet: no gauge, rather than a made-up 0). With
+    PITR_ENABLED off, only those two."""
+    found = [
+        _gauge(
+            "witchcraft_backup_enabled",
+            "1 when point-in-time recovery is on (PITR_ENABLED), else 0.",
+            1 if status.enabled else 0,
+        ),
+        _gauge(
+            "witchcraft_backup_stale",
+            "1 when the last base backup is older than BACKUP_STALE_HOURS or WAL archiving is"
+            " further behind than WAL_STALE_MINUTES (or neither was ever seen), else 0.",
+            1 if status.state == STALE else 0,
+        ),
+    ]
+    if not status.enabled:
+        return found
+    drill = status.last_drill
+    drill_ok = None
+    if drill is not None and drill.status != drill.Status.RUNNING:
+        drill_ok = 1 if drill.status == drill.Status.SUCCEEDED else 0
+    succeeded = status.last_drill_ok
+    figures = (
+        (
+            "witchcraft_backup_base_age_seconds",
+            "Seconds since the end of the last base backup (alert above 26 h).",
+            status.base_backup_age_seconds,
+        ),
+        (
+            "witchcraft_backup_base_backups",
+            "Base backups kept (the catalogue, as the last WAL archiving run read it).",
+            status.backups if status.last_base_backup_end is not None else None,
+        ),
+        (
+            "witchcraft_backup_wal_behind_seconds",
+            "Seconds since the time up to which WAL is known to be received (alert above 300).",
+            status.wal_behind_seconds,
+        ),
+        (
+            "witchcraft_backup_wal_lag_bytes",
+            "Bytes of WAL the server has written that the receiver has not written yet.",
+            status.lag_bytes,
+        ),
+        (
+            "witchcraft_backup_recovery_window_start_timestamp_seconds",
+            "The earliest time a restore can reach: the end of the oldest base backup kept.",
+            _timestamp(status.oldest_restorable),
+        ),
+        (
+            "witchcraft_backup_recovery_window_end_timestamp_seconds",
+            "The latest time a restore can reach: WAL received up to here.",
+            _timestamp(status.newest_restorable),
+        ),
+        (
+            "witchcraft_backup_last_wal_archived_timestamp_seconds",
+            "When the newest WAL segment in the archive was archived.",
+            _timestamp(status.last_wal_archived_at),
+        ),
+        (
+            "witchcraft_backup_drill_last_success_timestamp_seconds",
+            "When the last restore drill that succeeded finished.",
+            None
+            if succeeded is None
+            else _timestamp(succeeded.finished_at or succeeded.started_at),
+        ),
+        (
+            "witchcraft_backup_drill_last_ok",
+            "1 when the last restore drill succeeded, 0 when it failed.",
+            drill_ok,
+        ),
+    )
+    found += [_gauge(name, text, value) for name, text, value in figures if value is not None]
+    return found
 
 
 class KeyMetricsCollector:

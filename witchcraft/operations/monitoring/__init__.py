@@ -5,7 +5,8 @@ range (``audit_logs`` by ``created_at``, ``user_quotas`` by ``usage_ratio``, the
 ``ai_usage_requests`` by ``created_at``: :mod:`.windows`) or the server's own statistics
 (``pg_stat_activity``, ``pg_stat_statements``: :mod:`.statements`, sizes); never a broad scan of
 ``ai_usage_requests``. The background work (the worker's heartbeat, the queue, the last
-maintenance runs) comes from witchcraft.operations.jobs.
+maintenance runs) comes from witchcraft.operations.jobs; the backups' state (point-in-time
+recovery) from witchcraft.operations.pitr.status (the last backup runs: one query).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from usage.models import AIUsageDaily, AIUsageMonthly
 from witchcraft.operations import jobs
 from witchcraft.operations.monitoring.statements import SLOW_QUERY_SECONDS, slow_queries
 from witchcraft.operations.monitoring.windows import ALERT_WINDOW, request_windows
+from witchcraft.operations.pitr.status import STALE, BackupStatus, backup_status
+from witchcraft.platform.durations import duration_text
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 dashboard_page("dashboard:monitoring", "Monitoring")
@@ -207,9 +210,21 @@ def connections() -> dict:
     }
 
 
-def alerts(*, quotas, logins, windows, sizes, slow) -> list[Alert]:
-    """The seed's "Alerts to Set Up", as the page shows them (deploy/prometheus has the same
-    rules for Prometheus)."""
+def backup_measured(backup: BackupStatus) -> str:
+    """The Backups alert's measure: why backups are stale, or how fresh they are, or off."""
+    if not backup.enabled:
+        return "off (PITR_ENABLED is false)"
+    if backup.problems:
+        return "; ".join(backup.problems)
+    return (
+        f"last base backup {duration_text(backup.base_backup_age_seconds)} ago,"
+        f" WAL received up to {duration_text(backup.wal_behind_seconds)} ago"
+    )
+
+
+def alerts(*, quotas, logins, windows, sizes, slow, backup: BackupStatus) -> list[Alert]:
+    """The seed's "Alerts to Set Up", and issue 20's backups, as the page shows them
+    (deploy/prometheus has the same rules for Prometheus). Backups that are off do not fire."""
     window = windows[ALERT_WINDOW]
     return [
         Alert(
@@ -257,6 +272,14 @@ def alerts(*, quotas, logins, windows, sizes, slow) -> list[Alert]:
             f"{slow['count']} running now, {slow['statements_count']} slow statements",
             FIRING if slow["count"] or slow["statements_count"] else OK,
         ),
+        Alert(
+            "Backups",
+            "critical",
+            f"a base backup in the last {settings.BACKUP_STALE_HOURS} h and WAL received up to"
+            f" {settings.WAL_STALE_MINUTES} min ago (when PITR_ENABLED)",
+            backup_measured(backup),
+            FIRING if backup.state == STALE else OK,
+        ),
     ]
 
 
@@ -276,6 +299,7 @@ def monitoring(request):
     windows = request_windows(now=now)
     sizes = database_sizes()
     slow = slow_queries()
+    backup = backup_status()
     return render(
         request,
         "dashboard/monitoring.html",
@@ -289,7 +313,12 @@ def monitoring(request):
             "sizes": sizes,
             "conns": connections(),
             "slow": slow,
-            "alerts": alerts(quotas=quotas, logins=logins, windows=windows, sizes=sizes, slow=slow),
+            "alerts": alerts(
+                quotas=quotas, logins=logins, windows=windows, sizes=sizes, slow=slow, backup=backup
+            ),
+            "backup": backup,
+            "stale_hours": settings.BACKUP_STALE_HOURS,
+            "stale_minutes": settings.WAL_STALE_MINUTES,
             "estimate_users": ESTIMATE_USERS,
             "queue": jobs.job_queue(),
             "runs": jobs.recent_runs(),

@@ -30,6 +30,7 @@ from witchcraft.operations import monitoring
 from witchcraft.operations.monitoring.statements import slow_queries
 from witchcraft.operations.monitoring.windows import request_windows
 from witchcraft.operations.notifications import channels
+from witchcraft.operations.pitr.status import backup_status
 from witchcraft.platform import rls
 from witchcraft.platform.mail import site_url
 from witchcraft.platform.money import money_text
@@ -63,6 +64,7 @@ def monitoring_states(*, now: datetime) -> list[CheckState]:
     windows = request_windows(now=now)
     sizes = monitoring.database_sizes()
     slow = slow_queries()
+    backup = backup_status()
     return [
         CheckState(
             key=f"{MONITORING_PREFIX}{slugify(alert.name)}",
@@ -73,7 +75,7 @@ def monitoring_states(*, now: datetime) -> list[CheckState]:
             state=FIRING if alert.state == monitoring.FIRING else OK,
         )
         for alert in monitoring.alerts(
-            quotas=quotas, logins=logins, windows=windows, sizes=sizes, slow=slow
+            quotas=quotas, logins=logins, windows=windows, sizes=sizes, slow=slow, backup=backup
         )
     ]
 

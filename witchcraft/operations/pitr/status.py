@@ -13,8 +13,9 @@ so the web processes need no access to the backup folder.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -22,12 +23,17 @@ from django.db import connection
 
 from witchcraft.models import MaintenanceRun
 from witchcraft.operations.pitr.jobs import BACKUP_JOBS, JOB_DRILL, JOB_WAL
+from witchcraft.platform.durations import duration_text
 
 OFF, OK, STALE = "off", "ok", "stale"
 
 
 def _when(value: Any) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    """A summary's ISO time; one written without an offset is UTC (the jobs write UTC)."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _seconds(delta: timedelta | None) -> float | None:
@@ -99,22 +105,64 @@ class BackupStatus:
         return STALE if self.problems else OK
 
 
-def backup_status() -> BackupStatus:
-    """The backups' state now, from the last runs of the backup jobs (three indexed queries;
-    readable by staff, by the service and by the owner role /healthz uses)."""
+# The last run of each backup job (any status), then the last successful WAL run (its summary
+# holds the figures) and the last successful drill: (job, status or None) each.
+_WANTED: tuple[tuple[str, str | None], ...] = (
+    *((job, None) for job in BACKUP_JOBS),
+    (JOB_WAL, MaintenanceRun.Status.SUCCEEDED),
+    (JOB_DRILL, MaintenanceRun.Status.SUCCEEDED),
+)
+_COLUMNS = (
+    "id",
+    "job",
+    "source",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "duration_ms",
+    "status",
+    "summary",
+    "error",
+    "queue_job_id",
+)
+
+
+def _last_runs() -> tuple[datetime, list[MaintenanceRun | None]]:
+    """The database's ``now()`` and the run found for each of _WANTED (None where there is
+    none): one query, one probe of maintenance_runs_job_started per entry."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
-        (now,) = cursor.fetchone()
-    runs: dict[str, MaintenanceRun | None] = {
-        job: MaintenanceRun.objects.filter(job=job).order_by("-started_at", "-id").first()
-        for job in BACKUP_JOBS
-    }
+        cursor.execute(
+            "SELECT now(), m.id, m.job, m.source, m.scheduled_for, m.started_at, m.finished_at,"
+            " m.duration_ms, m.status, m.summary::text, m.error, m.queue_job_id"
+            " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS k(job, status, n)"
+            " LEFT JOIN LATERAL (SELECT * FROM maintenance_runs r"
+            "   WHERE r.job = k.job AND (k.status IS NULL OR r.status = k.status)"
+            "   ORDER BY r.started_at DESC, r.id DESC LIMIT 1) m ON true"
+            " ORDER BY k.n",
+            [[job for job, _ in _WANTED], [status for _, status in _WANTED]],
+        )
+        rows = cursor.fetchall()
+    found: list[MaintenanceRun | None] = []
+    for _now, *values in rows:
+        if values[0] is None:  # no such run
+            found.append(None)
+            continue
+        summary = _COLUMNS.index("summary")
+        values[summary] = json.loads(values[summary]) if values[summary] else {}
+        found.append(MaintenanceRun.from_db(connection.alias, _COLUMNS, values))
+    return rows[0][0], found
+
+
+def backup_status() -> BackupStatus:
+    """The backups' state now, from the last runs of the backup jobs (one query, an index probe
+    per job; readable by staff, by the service and by the owner role /healthz uses)."""
+    now, found = _last_runs()
+    runs: dict[str, MaintenanceRun | None] = dict(zip(BACKUP_JOBS, found, strict=False))
     if not settings.PITR_ENABLED:
         return BackupStatus(enabled=False, now=now, runs=runs)
-    succeeded = MaintenanceRun.objects.filter(status=MaintenanceRun.Status.SUCCEEDED)
-    wal = succeeded.filter(job=JOB_WAL).order_by("-started_at", "-id").first()
-    drill = succeeded.filter(job=JOB_DRILL).order_by("-started_at", "-id").first()
+    wal, drill = found[len(BACKUP_JOBS) :]
     summary = wal.summary if wal is not None else {}
+    lag_bytes = summary.get("lag_bytes")
     return BackupStatus(
         enabled=True,
         now=now,
@@ -125,7 +173,7 @@ def backup_status() -> BackupStatus:
         safe_through=_when(summary.get("safe_through")),
         last_wal=summary.get("last_wal"),
         last_wal_archived_at=_when(summary.get("last_wal_archived_at")),
-        lag_bytes=summary.get("lag_bytes"),
+        lag_bytes=None if lag_bytes is None else int(lag_bytes),
         receiver=summary.get("receiver"),
         runs=runs,
         last_drill_ok=drill,
@@ -137,13 +185,7 @@ def _at(moment: datetime | None) -> str:
 
 
 def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "unknown"
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+    return duration_text(seconds, unknown="unknown")
 
 
 def status_lines(status: BackupStatus) -> list[str]:

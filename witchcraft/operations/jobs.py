@@ -93,8 +93,10 @@ def last_runs(jobs: tuple[str, ...] = tuple(JOBS)) -> dict[str, dict[str, Any] |
 
 
 def recent_runs(*, limit: int = RECENT_RUNS) -> list[MaintenanceRun]:
-    """The latest runs of every job, newest first (maintenance_runs_started)."""
-    return list(MaintenanceRun.objects.order_by("-started_at", "-id")[:limit])
+    """The latest runs of every job, newest first (maintenance_runs_started); the every-minute
+    WAL check shows only when it failed (its figures are in the page's Backups section)."""
+    runs = MaintenanceRun.objects.exclude(job="backup_wal", status=MaintenanceRun.Status.SUCCEEDED)
+    return list(runs.order_by("-started_at", "-id")[:limit])
 
 
 def run_due_jobs(*, queues: list[str] | None = None, delete_jobs: str | None = None) -> None:

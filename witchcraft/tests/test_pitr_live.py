@@ -20,7 +20,13 @@ import pytest
 
 from witchcraft.operations.pitr import manifest
 from witchcraft.operations.pitr.barman import read_backup_info
-from witchcraft.testing.servers import OwnPostgres, clean_env, free_port
+from witchcraft.testing.servers import (
+    DebianPostgres,
+    OwnPostgres,
+    clean_env,
+    debian_server_bin,
+    free_port,
+)
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +271,45 @@ def test_a_base_backup_that_differs_from_its_manifest_is_found_out(pg):
         in manifest.verify(copy).problems
     )
     shutil.rmtree(copy)
+
+
+def test_a_database_url_server_that_grants_replication_is_restored_to_a_time_too():
+    """The machine's PostgreSQL (Debian's, 15 here) through DATABASE_URL, with PITR_ENABLED:
+    its own programs take the backup, stream the WAL and run the restored copy."""
+    try:
+        bin_dir = debian_server_bin()
+    except LookupError as exc:
+        pytest.fail(f"this test needs the machine's PostgreSQL server: {exc}")
+    data = Path(tempfile.mkdtemp(prefix="witchcraft-pitr-url-"))
+    server = DebianPostgres(data, bin_dir=bin_dir)
+    server.env |= {"PITR_ENABLED": "true", "WITCHCRAFT_DATA_DIR": str(data)}
+    copy = data / "restored"
+    try:
+        server.start()
+        _ok(server.manage("migrate", "--noinput", "-v0", timeout=300))
+        _ok(server.manage("backup", "--archive", timeout=600))
+        info = server.info()
+        where = {"host": str(info.socket_dir), "port": info.port, "dbname": "witchcraft"}
+        with psycopg.connect(user="postgres", autocommit=True, **where) as conn:
+            conn.execute("CREATE TABLE probe AS SELECT n FROM generate_series(1, 10) n")
+            (moment,) = conn.execute("SELECT clock_timestamp()").fetchone()
+            conn.execute("DROP TABLE probe")  # the mistake
+        out = _ok(server.manage("restore", "--to-time", moment.isoformat(), "--into", str(copy)))
+        assert f"path_prefix = {bin_dir}" in (data / "barman" / "barman.conf").read_text()
+        assert "verified" in out
+        try:
+            with _restored(copy) as restored:
+                assert restored.execute("SELECT count(*) FROM probe").fetchone()[0] == 10
+                (version,) = restored.execute("SHOW server_version_num").fetchone()
+                assert int(version) // 10000 == int(bin_dir.parent.name)
+        finally:
+            command = ["runuser", "-u", "pgserver", "--"] if os.geteuid() == 0 else []
+            subprocess.run(
+                [*command, str(bin_dir / "pg_ctl"), "-D", str(copy), "-m", "fast", "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+    finally:
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)

@@ -545,3 +545,32 @@ def test_a_job_left_running_by_a_dead_worker_is_put_back(empty_queue):
     jobs.run_due_jobs(queues=["maintenance"])
     assert MaintenanceRun.objects.get().status == "succeeded"
     assert tasks.STALLED_JOBS_CRON == "*/5 * * * *"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_worker_runs_the_backup_jobs_it_may_and_records_them(empty_queue, settings, tmp_path):
+    settings.BACKUP_DIR = tmp_path / "backups"
+    settings.BACKUP_SCHEDULE, settings.PITR_ENABLED = True, False
+    now = datetime.now(UTC).timestamp()
+    _defer(_deferrer(), now, "backup_logical", "backup_wal", "backup_base", "backup_drill")
+    assert {job["task_name"] for job in queued_jobs()} == {
+        "backup_logical",
+        "backup_wal",
+        "backup_base",
+        "backup_drill",
+    }
+
+    jobs.run_due_jobs()
+
+    # With point-in-time recovery off, only the logical dump runs: recorded, its file written.
+    (run,) = MaintenanceRun.objects.all()
+    assert (run.job, run.source, run.status) == ("backup_logical", "schedule", "succeeded")
+    assert (settings.BACKUP_DIR / run.summary["file"]).is_file()
+    assert run.summary["tables"] > 40 and run.summary["pruned"] == 0
+    assert queued_jobs() == []
+
+    # A worker told not to run backups (another host's does) runs none.
+    settings.BACKUP_SCHEDULE = False
+    _defer(_deferrer(), now + 86400, "backup_logical")
+    jobs.run_due_jobs()
+    assert MaintenanceRun.objects.count() == 1

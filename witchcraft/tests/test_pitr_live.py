@@ -313,3 +313,45 @@ def test_a_database_url_server_that_grants_replication_is_restored_to_a_time_too
     finally:
         server.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_slot_lost_while_the_receiver_was_away_is_replaced_with_a_new_base_backup(pg):
+    with _connect(pg, dbname="postgres") as conn:
+        assert conn.execute("SHOW max_slot_wal_keep_size").fetchone()[0] == "16GB"
+        conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        receivers = [p for p in psutil.process_iter(["name", "cmdline"]) if _receives(p, pg)]
+        for process in receivers:
+            process.kill()
+        psutil.wait_procs(receivers, timeout=10)
+        with _connect(pg) as conn:  # the server moves on: 3 segments, then a checkpoint
+            for _ in range(3):
+                conn.execute("CREATE TABLE filler AS SELECT n FROM generate_series(1, 100) n")
+                conn.execute("DROP TABLE filler")
+                conn.execute("SELECT pg_switch_wal()")
+            conn.execute("CHECKPOINT")
+            (status,) = conn.execute(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'witchcraft_barman'"
+            ).fetchone()
+        assert status == "lost"
+        before = len(_runs(pg, "backup_base"))
+        with _connect(pg, dbname="postgres") as conn:  # room again for the new slot
+            conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '16GB'")
+            conn.execute("SELECT pg_reload_conf()")
+
+        _ok(pg.manage("backup", "--archive", timeout=600))
+
+        status, summary, _ = _runs(pg, "backup_wal")[-1]
+        assert status == "succeeded" and summary["slot_lost"] is True
+        assert summary["first_base_backup"]  # a new start for restores after the gap
+        assert len(_runs(pg, "backup_base")) == before + 1
+        with _connect(pg) as conn:
+            (status,) = conn.execute(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'witchcraft_barman'"
+            ).fetchone()
+        assert status in ("reserved", "extended")
+    finally:
+        with _connect(pg, dbname="postgres") as conn:
+            conn.execute("ALTER SYSTEM SET max_slot_wal_keep_size = '16GB'")
+            conn.execute("SELECT pg_reload_conf()")

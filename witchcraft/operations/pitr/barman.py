@@ -35,6 +35,7 @@ from witchcraft.platform import embedded_db
 
 SERVER_NAME = "witchcraft"
 SLOT_NAME = "witchcraft_barman"
+SLOT_WAL_KEEP = "16GB"
 BARMAN = Path(sys.executable).with_name("barman")
 # The programs Barman runs and the restore starts, all of the server's major version.
 PROGRAMS = ("pg_basebackup", "pg_receivewal", "pg_ctl", "postgres")
@@ -145,9 +146,11 @@ def prepare(*, offline_ok: bool = False) -> Setup:
         raise PitrError("point-in-time recovery is off (PITR_ENABLED=false): see README, Backups")
     try:
         server = configured_server()
-        with server.connect() as conn:
+        with server.connect(autocommit=True) as conn:
             major, _version = server_major(conn)
             wal_level = conn.execute("SHOW wal_level").fetchone()[0]
+            if server.embedded:
+                _cap_slot_wal(conn)
     except BackupError as exc:
         if offline_ok and config_path().exists():
             return _offline_setup()
@@ -168,6 +171,17 @@ def prepare(*, offline_ok: bool = False) -> Setup:
         temporary.chmod(0o600)
         temporary.replace(path)
     return Setup(config=path, bin_dir=bin_dir, database=server.database, server=server)
+
+
+def _cap_slot_wal(conn) -> None:
+    """The embedded server: let the slot hold back at most SLOT_WAL_KEEP of WAL while the
+    receiver is away (the worker stopped), rather than fill the disk; past it the slot is lost
+    and the next WAL check starts a new one (witchcraft.operations.pitr.jobs). Set once, as a
+    server setting an operator may change (ALTER SYSTEM)."""
+    (value,) = conn.execute("SHOW max_slot_wal_keep_size").fetchone()
+    if value == "-1":
+        conn.execute(f"ALTER SYSTEM SET max_slot_wal_keep_size = '{SLOT_WAL_KEEP}'")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def _offline_setup() -> Setup:

@@ -13,6 +13,7 @@ recorded in ``maintenance_runs`` through witchcraft.operations.maintenance:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,6 +38,11 @@ JOB_DRILL = "backup_drill"
 BACKUP_JOBS = (JOB_WAL, JOB_BASE, JOB_LOGICAL, JOB_DRILL)
 BASE_BACKUP_TIMEOUT_S = 6 * 3600
 FIRST_WAL_TIMEOUT_S = 120
+RECEIVER_START_S = 60
+BACKUP_WAL_WAIT_S = 1800
+# Left in Barman's server folder when the slot was lost, until the next base backup: the WAL
+# check takes one at once (and again each minute until one succeeds).
+GAP_MARKER = "witchcraft-wal-gap"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -74,13 +80,23 @@ def base_backup() -> dict[str, Any]:
             barman.SERVER_NAME,
             timeout=FIRST_WAL_TIMEOUT_S + 30,
         )
-    barman.run(setup, "backup", "--wait", barman.SERVER_NAME, timeout=BASE_BACKUP_TIMEOUT_S)
+    _wait_streaming(setup)
+    barman.run(
+        setup,
+        "backup",
+        "--wait",  # until the WAL that makes it consistent is archived, but not for ever
+        "--wait-timeout",
+        str(BACKUP_WAL_WAIT_S),
+        barman.SERVER_NAME,
+        timeout=BASE_BACKUP_TIMEOUT_S,
+    )
     seconds = time.monotonic() - started
     backups = barman.base_backups()
     newest = max(backups, key=lambda b: b.begin_time, default=None)
     if newest is None or not newest.done:
         status = newest.status if newest else "missing"
         raise PitrError(f"the base backup did not finish (Barman says {status})")
+    (barman.server_dir() / GAP_MARKER).unlink(missing_ok=True)  # restores start after the gap
     return {
         "backup_id": newest.backup_id,
         "size_bytes": newest.size_bytes,
@@ -138,6 +154,52 @@ def wal_state(setup: barman.Setup) -> dict[str, Any]:
     }
 
 
+def _wait_streaming(setup: barman.Setup, seconds: float = RECEIVER_START_S) -> None:
+    """Barman refuses a backup until its receiver streams through the slot; the receiver that
+    ``barman cron`` starts takes a moment: wait for it (starting it if none runs)."""
+    assert setup.server is not None
+    deadline = time.monotonic() + seconds
+    with setup.server.connect(autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", [barman.SLOT_NAME]
+            ).fetchone()
+            if row is not None and row[0]:
+                return
+            if time.monotonic() > deadline:
+                raise PitrError(
+                    f"the WAL receiver did not start streaming within {seconds:.0f} s: see "
+                    f"{barman.config_dir() / 'barman.log'}"
+                )
+            barman.run(setup, "cron", timeout=600)
+            time.sleep(1)
+
+
+def _slot_lost(setup: barman.Setup) -> bool:
+    """Has the server dropped the WAL the slot held (the receiver was away longer than the
+    server's max_slot_wal_keep_size allows)? Then the archive has a gap."""
+    assert setup.server is not None
+    with setup.server.connect(autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", [barman.SLOT_NAME]
+        ).fetchone()
+    return row is not None and row[0] == "lost"
+
+
+def _replace_slot(setup: barman.Setup) -> None:
+    """A new slot from the server's current position; the receiver starts again from there."""
+    logger.error(
+        "the WAL receiver's slot %s was lost: WAL from its last position to now is missing, so "
+        "no restore can reach a time in that gap; a new base backup is taken",
+        barman.SLOT_NAME,
+    )
+    with contextlib.suppress(PitrError):  # no receiver running: nothing to stop
+        barman.run(setup, "receive-wal", "--stop", barman.SERVER_NAME)
+    barman.run(setup, "receive-wal", "--drop-slot", barman.SERVER_NAME)
+    barman.run(setup, "receive-wal", "--reset", barman.SERVER_NAME)
+    barman.run(setup, "receive-wal", "--create-slot", barman.SERVER_NAME)
+
+
 def _prune_wal_runs() -> int:
     """Delete this job's runs older than a day (the policy allows nothing else)."""
     with transaction.atomic(), rls.service_context(), connection.cursor() as cursor:
@@ -152,13 +214,22 @@ def _prune_wal_runs() -> int:
 def archive_wal(source: str = MaintenanceRun.Source.SCHEDULE) -> Callable[[], dict[str, Any]]:
     def work() -> dict[str, Any]:
         setup = barman.prepare()
+        lost = _slot_lost(setup)
+        if lost:
+            gap = barman.server_dir() / GAP_MARKER
+            gap.write_text(datetime.now(UTC).isoformat())  # until a base backup follows it
+            _replace_slot(setup)
         barman.run(setup, "cron", timeout=600)
         first = None
-        if not any(b.done for b in barman.base_backups()):
-            # Archiving restores nothing without a base backup to start from: take the first.
+        if (barman.server_dir() / GAP_MARKER).exists() or not any(
+            b.done for b in barman.base_backups()
+        ):
+            # Archiving restores nothing without a base backup to start from (and after a lost
+            # slot, nothing past the gap): take one now.
             first = run(JOB_BASE, source=source)
         state = wal_state(setup)
         state["first_base_backup"] = (first or {}).get("backup_id")
+        state["slot_lost"] = lost
         state["pruned_runs"] = _prune_wal_runs()
         return state
 

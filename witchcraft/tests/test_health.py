@@ -24,17 +24,9 @@ def _heartbeat(seconds_ago: float) -> None:
 
 
 def _run(job: str, *, status: str, minutes_ago: int, error: str = "") -> MaintenanceRun:
-    started = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    return MaintenanceRun.objects.create(
-        job=job,
-        source=MaintenanceRun.Source.SCHEDULE,
-        scheduled_for=started.replace(second=0, microsecond=0),
-        started_at=started,
-        finished_at=started + timedelta(seconds=2),
-        duration_ms=2000,
-        status=status,
-        summary={"sessions_ended": 3} if status == "succeeded" else {},
-        error=error,
+    summary = {"sessions_ended": 3} if status == "succeeded" else {}
+    return backup_run(
+        job, ago=timedelta(minutes=minutes_ago), status=status, summary=summary, error=error
     )
 
 

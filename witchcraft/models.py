@@ -5,7 +5,8 @@ from django.db import models
 
 
 class MaintenanceRun(models.Model):
-    """One run of a maintenance job (``daily_maintenance``, ``monthly_maintenance``): by the
+    """One run of a maintenance job (``daily_maintenance``, ``monthly_maintenance``, and the
+    backups' ``backup_wal``, ``backup_base``, ``backup_logical``, ``backup_drill``): by the
     scheduler or by its command, when, how long, what it changed, or why it failed.
 
     Created by ``witchcraft/sql/0002_maintenance_runs.sql`` (row-level security: staff read,

@@ -1,5 +1,7 @@
 """The scheduled maintenance jobs: ``daily_maintenance()`` and ``monthly_maintenance()``, the
-orchestrators over each domain's steps (their SQL lives in witchcraft/sql/functions/).
+orchestrators over each domain's steps (their SQL lives in witchcraft/sql/functions/), and the
+recording of every scheduled job's run, the backups' too (their work is Python:
+witchcraft.operations.pitr.jobs passes it to :func:`maintenance_run`).
 
 Running one SQL function as the service, and the commands' base, are on the ground floor
 (witchcraft/platform/maintenance_command.py). The two scheduled jobs (:data:`JOBS`) run through

@@ -156,6 +156,16 @@ def wait_for_receiver(setup: barman.Setup, seconds: float = RECEIVER_WAIT_S) -> 
             time.sleep(0.5)
 
 
+def _archive_streamed(setup: barman.Setup, seconds: float = 120) -> None:
+    """Move the segments streamed so far into the archive, where ``recover`` looks; when the
+    worker's WAL check is doing it at this moment, wait until it is done."""
+    deadline = time.monotonic() + seconds
+    while "already running" in barman.run(setup, "archive-wal", barman.SERVER_NAME).stdout:
+        if time.monotonic() > deadline:
+            raise PitrError(f"another archive-wal run did not finish within {seconds:.0f} s")
+        time.sleep(1)
+
+
 def _prepare_directory(directory: Path, owner: pwd.struct_passwd | None) -> Path:
     """Give the copy what a server needs to start here; return its socket folder."""
     conf = directory / "postgresql.conf"
@@ -199,7 +209,7 @@ def _log_tail(directory: Path) -> str:
 
 def start_copy(bin_dir: Path, directory: Path, socket_dir: Path, port: int, owner) -> None:
     """Start the restored copy (no TCP, its socket in ``socket_dir``) and wait for recovery."""
-    options = f"-p {port} -k {socket_dir} -h '' -c archive_mode=off"
+    options = f"-p {port} -k {shlex.quote(str(socket_dir))} -h '' -c archive_mode=off"
     done = _pg_ctl(
         bin_dir,
         owner,
@@ -286,7 +296,7 @@ def restore_to(
         if wait_for_wal and setup.online
         else ("the source was not asked", "")
     )
-    barman.run(setup, "archive-wal", barman.SERVER_NAME)  # streamed segments into the archive
+    _archive_streamed(setup)
     backup = choose_backup(barman.base_backups(), target)
     check = manifest.verify(backup.data_dir())
     if not check.ok:

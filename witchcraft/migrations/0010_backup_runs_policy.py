@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
     operations = [
         DefineSQL(
             name="public.maintenance_runs",
-            sha256="5fd26f8651a8691938bed52032fc251ebd45e9509ea2c5e98f33451441c8f180",
+            sha256="1cdd33e021a1057d527648cd0a3d690c1b686326e59240e1b75a97f6d8e54a24",
             kind="policies",
             previous="witchcraft.0005_sql_baseline",
             drop_on_reverse=[
@@ -49,7 +49,7 @@ CREATE POLICY maintenance_runs_update_service ON public.maintenance_runs FOR UPD
 DROP POLICY IF EXISTS maintenance_runs_delete_service ON public.maintenance_runs;
 CREATE POLICY maintenance_runs_delete_service ON public.maintenance_runs FOR DELETE
     TO witchcraft_app USING ((SELECT auth.is_service()) AND job = 'backup_wal'
-        AND status <> 'running' AND started_at < now() - interval '1 day');
+        AND started_at < now() - interval '1 day');
 """,
         ),
     ]

@@ -19,4 +19,4 @@ CREATE POLICY maintenance_runs_update_service ON public.maintenance_runs FOR UPD
 DROP POLICY IF EXISTS maintenance_runs_delete_service ON public.maintenance_runs;
 CREATE POLICY maintenance_runs_delete_service ON public.maintenance_runs FOR DELETE
     TO witchcraft_app USING ((SELECT auth.is_service()) AND job = 'backup_wal'
-        AND status <> 'running' AND started_at < now() - interval '1 day');
+        AND started_at < now() - interval '1 day');

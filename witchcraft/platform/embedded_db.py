@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
+import pwd
 import stat
 import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -37,6 +40,8 @@ SUPERUSER = "postgres"
 DATABASE_NAME = "witchcraft"
 SYSTEM_USER = "pgserver"  # the server's OS user when we run as root
 START_TIMEOUT_S = 30
+PORT = 5432  # only the socket's name: the server listens on no TCP port
+SOCKET_PATH_MAX = 107  # a Unix socket's path: 108 bytes with the closing NUL (Linux)
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -189,29 +194,76 @@ def _prepare_permissions(pgdata: Path) -> None:
         pgserver.ensure_folder_permissions(bin_dir().parent / "share", readable)
 
 
-def _clear_stale_pidfile(pgdata: Path) -> ServerInfo | None:
-    """Deal with a ``postmaster.pid`` left behind; return the server if it turns out to be up."""
+def _postmaster_of(pgdata: Path) -> int | None:
+    """The pid of a postmaster running on ``pgdata``, read from the process table (the pidfile
+    may be missing or half-written while one starts), or None."""
     info = read_pidfile()
-    pidfile = pgdata / "postmaster.pid"
-    if not pidfile.exists():
-        return None
     if info is not None and _is_our_postmaster(info.pid):
-        # Our postmaster is alive but did not answer: it may be starting or recovering.
+        return info.pid
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        if proc.info["name"] == "postgres" and str(pgdata) in (proc.info["cmdline"] or ()):
+            return proc.pid
+    return None
+
+
+def _clear_stale_pidfile(pgdata: Path) -> ServerInfo | None:
+    """Deal with a ``postmaster.pid`` left behind; return the server if it turns out to be up.
+
+    A postmaster that runs on the folder is never treated as stale, whatever its pidfile says:
+    removing the file (or the socket) of a live server cuts every client off it."""
+    live = _postmaster_of(pgdata)
+    if live is not None:
+        # Alive but not answering: it may be starting or recovering.
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if _connects(info):
+            info = read_pidfile()
+            if info is not None and info.pid == live and _connects(info):
                 return info
-            if not _is_our_postmaster(info.pid):
+            if _postmaster_of(pgdata) != live:
                 break
             time.sleep(0.2)
         else:
             raise EmbeddedServerError(
-                f"the embedded PostgreSQL (pid {info.pid}) is running but does not accept "
+                f"the embedded PostgreSQL (pid {live}) is running but does not accept "
                 f"connections; see {pgdata / 'log'}"
             )
-    # Dead pid, or a live process that is not our postmaster: the file is stale.
-    pidfile.unlink(missing_ok=True)
+        if (restarted := _postmaster_of(pgdata)) is not None:
+            raise EmbeddedServerError(
+                f"another embedded PostgreSQL (pid {restarted}) started on {pgdata} meanwhile"
+            )
+    # No postmaster runs on the folder: a pidfile there is stale.
+    (pgdata / "postmaster.pid").unlink(missing_ok=True)
     return None
+
+
+def _log_start(path: Path) -> None:
+    """Say in the server's own log which process starts it (a start while another server runs
+    on the folder is refused above; this names who asked)."""
+    with open(path, "a") as log:
+        log.write(f"witchcraft: starting the server (pid {os.getpid()}: {' '.join(sys.argv)})\n")
+    user = _system_user()
+    if user is not None:  # pg_ctl appends to it as that user
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def socket_dir_for(pgdata: Path) -> Path:
+    """Where a server of ``pgdata`` puts its socket: the data folder itself, or, when that path
+    is too long for a socket, a folder named by a hash of it under ``XDG_RUNTIME_DIR`` (or
+    /tmp). Only lengths are compared: nothing is bound or removed (the wheel's own helper
+    removes an existing socket file, even that of a server running in the folder)."""
+    name = f".s.PGSQL.{PORT}"
+    if len(os.fsencode(pgdata / name)) <= SOCKET_PATH_MAX:
+        return pgdata
+    runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")  # noqa: S108 - socket dir fallback
+    key = f"{pgdata}-{pgdata.stat().st_ino}".encode()
+    folder = runtime / hashlib.sha256(key).hexdigest()[:10]
+    if len(os.fsencode(folder / name)) > SOCKET_PATH_MAX:
+        raise EmbeddedServerError(f"no folder for the server's socket: {folder} is too long too")
+    folder.mkdir(parents=True, exist_ok=True)
+    if _system_user() is not None:
+        folder.chmod(0o777)
+    return folder
 
 
 def _start() -> ServerInfo:
@@ -234,11 +286,9 @@ def _start() -> ServerInfo:
     if alive is not None:
         return alive
 
-    runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")  # noqa: S108 - socket dir fallback
-    socket_dir = _pgserver().find_suitable_socket_dir(pgdata, runtime)
-    if _system_user() is not None and socket_dir != pgdata:
-        socket_dir.chmod(0o777)
+    socket_dir = socket_dir_for(pgdata)
     options = server_options(socket_dir)
+    _log_start(pgdata / "log")
     # After a kill -9 the old backends may hold shared memory for a moment: retry briefly.
     last_error: EmbeddedServerError | None = None
     for attempt in range(5):
@@ -259,7 +309,7 @@ def _start() -> ServerInfo:
             break
         except EmbeddedServerError as exc:
             last_error = exc
-            if not _pid_alive():
+            if _postmaster_of(pgdata) is None:
                 (pgdata / "postmaster.pid").unlink(missing_ok=True)
             time.sleep(0.5 * (attempt + 1))
     else:
@@ -293,11 +343,6 @@ def server_options(socket_dir: Path, *, libraries: Path | None = None) -> str:
     if (folder / "pg_stat_statements.so").exists():
         options += " -c shared_preload_libraries=pg_stat_statements"
     return options
-
-
-def _pid_alive() -> bool:
-    info = read_pidfile()
-    return info is not None and _is_our_postmaster(info.pid)
 
 
 def _ensure_database(info: ServerInfo) -> None:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -190,3 +191,36 @@ def test_the_started_server_preloads_pg_stat_statements_when_it_can(scratch):
     has_module = (embedded_db.pkglib_dir() / "pg_stat_statements.so").exists()
     preloaded = _query(info, "SHOW shared_preload_libraries")
     assert ("pg_stat_statements" in preloaded) == has_module
+
+
+def test_a_start_on_a_folder_with_a_live_server_keeps_its_socket_and_pidfile(scratch):
+    """Whatever the pidfile says (missing, half-written while the server writes it), a start
+    asked for while a postmaster runs on the folder attaches to it: it never removes the
+    server's pidfile or socket, which would cut every client off the running server."""
+    info = embedded_db.ensure_running()
+    socket = info.socket_dir / f".s.PGSQL.{info.port}"
+    pidfile = scratch / "pgdata" / "postmaster.pid"
+    saved = pidfile.read_text()
+    for damaged in (saved.splitlines(keepends=True)[0], saved):
+        pidfile.write_text(damaged)
+        with embedded_db._lock():
+            if damaged != saved:
+                threading.Timer(1.0, pidfile.write_text, [saved]).start()
+            assert embedded_db._start().pid == info.pid
+        assert socket.is_socket()
+        assert pidfile.read_text() == saved
+        assert _query(info, "SELECT 1") == 1
+
+
+def test_the_socket_folder_is_chosen_by_length_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    short = tmp_path / "pgdata"
+    short.mkdir()
+    (short / ".s.PGSQL.5432").write_text("a live server's socket")
+    assert embedded_db.socket_dir_for(short) == short
+    assert (short / ".s.PGSQL.5432").exists()  # looked at, not bound or removed
+    deep = tmp_path / ("d" * 100) / "pgdata"
+    deep.mkdir(parents=True)
+    folder = embedded_db.socket_dir_for(deep)
+    assert folder.parent == tmp_path / "run" and folder.is_dir()
+    assert folder == embedded_db.socket_dir_for(deep)  # the same folder every time

@@ -32,7 +32,7 @@ from usage.schemas import (
     UsageIn,
     UsageOut,
 )
-from witchcraft.platform import db_errors, refusals
+from witchcraft.platform import db_errors, refusals, replica
 from witchcraft.platform.api_errors import ApiError
 
 router = Router(tags=["usage"])
@@ -149,10 +149,10 @@ def usage_batch(request, payload: UsageBatchIn):
 def usage_summary(request, days: int = Query(30, ge=1, le=366)):
     """One item per UTC day of the `days` days ending today, oldest first, idle days
     included: requests, failures, tokens, cost, agent sessions started, messages."""
-    items = [
-        {**asdict(item), "cost": item.cost.quantize(MICRO_DOLLAR)}
-        for item in selectors.activity_summary(user_id=request.user.pk, days=days)
-    ]
+    activity = replica.read(
+        request, lambda: selectors.activity_summary(user_id=request.user.pk, days=days)
+    )
+    items = [{**asdict(item), "cost": item.cost.quantize(MICRO_DOLLAR)} for item in activity]
     totals = {
         key: sum((item[key] for item in items), Decimal(0) if key == "cost" else 0)
         for key in ("requests", "failures", "tokens", "cost", "sessions_started", "messages")
@@ -186,8 +186,11 @@ def usage_daily(request, filters: Query[DailyQuery]):
             raise ApiError(
                 422, UNKNOWN_MODEL, details=[{"field": "model", "message": UNKNOWN_MODEL}]
             )
-    rows = selectors.usage_daily_for_user(
-        user_id=request.user.pk, date_from=date_from, date_to=date_to, model_ids=model_ids
+    rows = replica.read(
+        request,
+        lambda: selectors.usage_daily_for_user(
+            user_id=request.user.pk, date_from=date_from, date_to=date_to, model_ids=model_ids
+        ),
     )
     items = [
         {"day": r.day, "provider": r.provider, "model": r.model, **_totals(r.totals)} for r in rows
@@ -203,7 +206,9 @@ def usage_daily(request, filters: Query[DailyQuery]):
 )
 def usage_monthly(request, limit: int = Query(24, ge=1, le=120)):
     """Your latest `limit` months, newest first."""
-    rows = selectors.usage_monthly_for_user(user_id=request.user.pk, limit=limit)
+    rows = replica.read(
+        request, lambda: selectors.usage_monthly_for_user(user_id=request.user.pk, limit=limit)
+    )
     return [{"year": r.year, "month": r.month, **_totals(r.totals)} for r in rows]
 
 

@@ -26,6 +26,7 @@ from usage.forms import (
     shown_form,
 )
 from usage.models import AIModel, AIProvider
+from witchcraft.platform import replica
 from witchcraft.platform.csv_export import csv_cell
 from witchcraft.platform.form_fields import Day
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
@@ -41,6 +42,11 @@ PERIOD_REVERSED = "The start of the period must not be after its end."
 
 @staff_required
 def overview(request):
+    context = replica.read(request, _overview_figures)
+    return render(request, "dashboard/overview.html", context)
+
+
+def _overview_figures() -> dict:
     today = periods.today_utc()
     start = today - timedelta(days=DEFAULT_DAYS - 1)
     # Read once for the KPIs (this month to date, and the same days of last month) and the
@@ -53,7 +59,7 @@ def overview(request):
     popular = selectors.model_popularity(
         flt=selectors.UsageFilter(start=start, end=today), limit=10, days=days
     )
-    context = {
+    return {
         "kpis": kpis,
         "today": today,
         "today_as_of": days.today_as_of,
@@ -68,7 +74,6 @@ def overview(request):
         "alerts": billing_selectors.alerts_open(),
         "security_events": selectors.security_events(since=datetime.now(UTC) - timedelta(hours=24)),
     }
-    return render(request, "dashboard/overview.html", context)
 
 
 class UsageFilterForm(RangeFormMixin, forms.Form):
@@ -151,8 +156,13 @@ def _usage_range(request) -> tuple[UsageFilterForm, dict]:
 @staff_required
 def usage(request):
     form, range_context = _usage_range(request)
+    context = {**range_context, **replica.read(request, lambda: _usage_figures(request, form))}
+    return render(request, "dashboard/usage.html", context)
+
+
+def _usage_figures(request, form: UsageFilterForm) -> dict:
     _, tables = _usage_tables(request, form)
-    context = {**range_context, "tables": tables}
+    context = {"tables": tables}
     if tables:
         providers, models, months = tables["providers"], tables["models"], tables["months"]
         context["provider_chart"] = selectors.Series(
@@ -182,7 +192,7 @@ def usage(request):
             {**filters, "start": tables["filter"].start, "end": tables["filter"].end}
         )
         context |= _daily(request, tables)
-    return render(request, "dashboard/usage.html", context)
+    return context
 
 
 def _daily(request, tables: dict) -> dict:
@@ -202,11 +212,14 @@ def usage_requests(request):
     if not form.is_valid():
         return render(request, "dashboard/usage_requests.html", {"form": form}, status=400)
     data = form.cleaned_data
-    log = drilldown.request_log(
-        day=data["day"],
-        provider_id=data["provider"].pk,
-        model_id=data["model"].pk if data["model"] else None,
-        page=request.GET.get("page"),
+    log = replica.read(
+        request,
+        lambda: drilldown.request_log(
+            day=data["day"],
+            provider_id=data["provider"].pk,
+            model_id=data["model"].pk if data["model"] else None,
+            page=request.GET.get("page"),
+        ),
     )
     context = {"form": form, "log": log, "provider": data["provider"], "model": data["model"]}
     return render(request, "dashboard/usage_requests.html", context)
@@ -238,7 +251,7 @@ def csv_rows(tables: dict) -> list[list[str]]:
 
 @staff_required
 def usage_csv(request):
-    form, tables = _usage_tables(request)
+    form, tables = replica.read(request, lambda: _usage_csv_tables(request))
     if tables is None:
         return HttpResponse(
             "; ".join(str(error) for errors in form.errors.values() for error in errors),
@@ -252,5 +265,10 @@ def usage_csv(request):
     )
     writer = csv.writer(response)
     writer.writerow(CSV_HEADER)
-    writer.writerows(csv_rows(tables))
+    writer.writerows(tables["rows"])
     return response
+
+
+def _usage_csv_tables(request):
+    form, tables = _usage_tables(request)
+    return form, tables and {**tables, "rows": csv_rows(tables)}

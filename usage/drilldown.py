@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.core.paginator import Page, Paginator
-from django.db import connection
 from django.db.models import Sum
 
 from accounts.models import AccessToken
@@ -22,6 +21,7 @@ from usage.dashboard_selectors.all_users import AllUsersDays
 from usage.dashboard_selectors.usage_page import UsageFilter, _grouped
 from usage.models import AIModel, AIProvider, AIUsageRequest
 from usage.selectors import usage_daily_rows
+from witchcraft.platform import replica
 
 BY_PROVIDER, BY_MODEL = "provider", "model"
 GROUPINGS = (BY_PROVIDER, BY_MODEL)
@@ -333,7 +333,7 @@ def token_spend_this_month(*, user_id: int, now: datetime | None = None) -> list
         "year": start.year,
         "month": start.month,
     }
-    with connection.cursor() as cursor:
+    with replica.read_connection().cursor() as cursor:
         cursor.execute(_MONTH_SPEND_SQL, params)
         rows = cursor.fetchall()
     listed = sorted(

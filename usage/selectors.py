@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.db import connection, transaction
 from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from usage.catalog import CatalogModel, catalog
 from usage.models import AIModel, AIProvider, AIUsageDaily, AIUsageMonthly
 from usage.services import refusals
+from witchcraft.platform import replica
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ def activity_summary(*, user_id: int, days: int = 30) -> list[DayActivity]:
     Idle days are included with zeros. Raises ``usage.services.UsageError``: ``invalid`` when
     ``days`` is not between 1 and 366, ``forbidden`` when the caller may not see the user.
     """
-    with refusals(), transaction.atomic(), connection.cursor() as cursor:
+    with refusals(), replica.read_atomic(), replica.read_connection().cursor() as cursor:
         cursor.execute(
             "SELECT day, requests, failures, tokens, cost, sessions_started, messages"
             " FROM get_user_activity_summary(p_user_id => %s::bigint, p_days => %s::integer)",

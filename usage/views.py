@@ -20,6 +20,7 @@ from usage.forms import (
     range_form,
     shown_form,
 )
+from witchcraft.platform import replica
 from witchcraft.platform.csv_export import csv_cell
 from witchcraft.platform.me_pages import register_page, self_service
 
@@ -52,14 +53,26 @@ def me_usage(request):
     # A refused query: its errors above the default range (never a page without numbers).
     form, errors = range_form(UsageRangeForm, request.GET)
     date_from, date_to = form.cleaned_data["from"], form.cleaned_data["to"]
-    report = me_selectors.usage_report_for_user(
-        user_id=request.user.pk, date_from=date_from, date_to=date_to
+    figures = replica.read(
+        request, lambda: _usage_figures(request, form, date_from=date_from, date_to=date_to)
     )
     context = {
         # The inputs show the range in effect, defaults and quick ranges included.
         "form": shown_form(UsageRangeForm, form),
         "range_errors": errors,
         "quick_links": quick_links(request.path, current=form.cleaned_data["range"]),
+        "csv_query": f"from={date_from.isoformat()}&to={date_to.isoformat()}",
+        **figures,
+    }
+    return render(request, "me/usage.html", context, status=400 if errors else 200)
+
+
+def _usage_figures(request, form, *, date_from, date_to) -> dict:
+    """The usage page's report, comparison and charts (analytics: the replica may serve them)."""
+    report = me_selectors.usage_report_for_user(
+        user_id=request.user.pk, date_from=date_from, date_to=date_to
+    )
+    return {
         "report": report,
         "comparison": me_selectors.usage_comparison_for_user(
             user_id=request.user.pk,
@@ -68,11 +81,9 @@ def me_usage(request):
             now=report.total,
             today=periods.today_utc(),
         ),
-        "csv_query": f"from={date_from.isoformat()}&to={date_to.isoformat()}",
         **_charts(report),
         **_daily(request, date_from=date_from, date_to=date_to),
     }
-    return render(request, "me/usage.html", context, status=400 if errors else 200)
 
 
 def _daily(request, *, date_from, date_to) -> dict:
@@ -92,12 +103,15 @@ def me_usage_requests(request):
     if not form.is_valid():
         return render(request, "me/usage_requests.html", {"form": form}, status=400)
     data = form.cleaned_data
-    log = drilldown.request_log(
-        day=data["day"],
-        provider_id=data["provider"].pk,
-        model_id=data["model"].pk if data["model"] else None,
-        user_id=request.user.pk,
-        page=request.GET.get("page"),
+    log = replica.read(
+        request,
+        lambda: drilldown.request_log(
+            day=data["day"],
+            provider_id=data["provider"].pk,
+            model_id=data["model"].pk if data["model"] else None,
+            user_id=request.user.pk,
+            page=request.GET.get("page"),
+        ),
     )
     context = {"form": form, "log": log, "provider": data["provider"], "model": data["model"]}
     return render(request, "me/usage_requests.html", context)
@@ -150,8 +164,11 @@ def me_usage_csv(request):
     if not form.is_valid():
         return HttpResponse(form.error_text(), status=400, content_type="text/plain; charset=utf-8")
     date_from, date_to = form.cleaned_data["from"], form.cleaned_data["to"]
-    rows = selectors.usage_daily_for_user(
-        user_id=request.user.pk, date_from=date_from, date_to=date_to
+    rows = replica.read(
+        request,
+        lambda: selectors.usage_daily_for_user(
+            user_id=request.user.pk, date_from=date_from, date_to=date_to
+        ),
     )
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (

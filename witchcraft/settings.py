@@ -164,6 +164,49 @@ else:
 _db["CONN_HEALTH_CHECKS"] = True
 _db["TEST"] = {"NAME": f"test_{_db['NAME']}"}
 
+# A streaming replica for analytics reads (witchcraft/platform/replica/; README "Read replica").
+# Unset: no replica, every read on the primary. "embedded": the development standby of the
+# embedded server (`make replica`). Only the reads a view hands to replica.read() go there.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+REPLICA_MAX_LAG_SECONDS = env.float("REPLICA_MAX_LAG_SECONDS", default=30.0)
+REPLICA_RETRY_SECONDS = env.float("REPLICA_RETRY_SECONDS", default=5.0)
+REPLICA_CONNECT_TIMEOUT = env.int("REPLICA_CONNECT_TIMEOUT", default=2)
+for _name, _value, _low, _high in (
+    ("REPLICA_MAX_LAG_SECONDS", REPLICA_MAX_LAG_SECONDS, 0.1, 86400),
+    ("REPLICA_RETRY_SECONDS", REPLICA_RETRY_SECONDS, 0.1, 3600),
+    ("REPLICA_CONNECT_TIMEOUT", REPLICA_CONNECT_TIMEOUT, 1, 60),
+):
+    if not _low <= _value <= _high:
+        raise ImproperlyConfigured(f"{_name} must be between {_low:g} and {_high:g}.")
+if DATABASE_REPLICA_URL == "embedded":
+    if not _db.get("EMBEDDED"):
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL=embedded is the embedded server's standby: it needs the "
+            "embedded server (DATABASE_URL unset). Point it at your replica's URL instead."
+        )
+    _replica = {**_db, "EMBEDDED": False, "EMBEDDED_REPLICA": True, "OPTIONS": {}}
+elif DATABASE_REPLICA_URL:
+    _replica = {**_db, **env.db_url("DATABASE_REPLICA_URL"), "OPTIONS": {}}
+    _replica["HOST"] = unquote(_replica.get("HOST") or "")
+    if _replica["ENGINE"] not in ("django.db.backends.postgresql",):
+        raise ImproperlyConfigured(
+            f"DATABASE_REPLICA_URL must name a PostgreSQL server, not {_replica['ENGINE']}"
+        )
+    _replica["ENGINE"] = "witchcraft.platform.db_backend"
+    _replica["EMBEDDED"] = False
+if DATABASE_REPLICA_URL:
+    # Its own connections (no pool: a replica read is one short transaction), quick to give up
+    # (the primary answers instead), and the runtime role from the start: a query that ran
+    # without the request's identity would see nothing rather than everything. In tests it is
+    # the test database (a physical standby has the primary's databases).
+    _replica["OPTIONS"] = {
+        "connect_timeout": REPLICA_CONNECT_TIMEOUT,
+        "assume_role": "witchcraft_app",
+    }
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+DATABASE_ROUTERS = ["witchcraft.platform.replica.AnalyticsRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

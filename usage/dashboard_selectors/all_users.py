@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from django.db import connection
-
 from usage.dashboard_selectors.periods import today_utc
 from usage.dashboard_selectors.totals import _SUMS, _summed
 from usage.models import AIUsageDailyTotal, AIUsageTotalsState
+from witchcraft.platform import replica
 
 DAY_KEYS = ("usage_date", "provider__name", "model__display_name")
 
@@ -109,7 +108,7 @@ _LIVE_DAYS_ONLY = _LIVE_DAYS.format(
 
 def _live_days(start: date, end: date, *, count_users: bool) -> tuple[list[dict], dict[date, int]]:
     rows, users = [], {}
-    with connection.cursor() as cursor:
+    with replica.read_connection().cursor() as cursor:
         cursor.execute(_LIVE_DAYS_WITH_USERS if count_users else _LIVE_DAYS_ONLY, [start, end])
         for day, provider, model, day_total, *sums, day_users in cursor.fetchall():
             if day_total:

@@ -13,6 +13,10 @@ The ``backup`` part is point-in-time recovery's state (witchcraft.operations.pit
 WAL_STALE_MINUTES; failing, with the problems in words) or ``off`` (PITR_ENABLED false; not
 failing).
 
+The ``replica`` part (witchcraft/platform/replica) is ``absent`` (no DATABASE_REPLICA_URL), ``ok``,
+``lagging`` or ``down``, with the replay lag: never failing, since analytics pages read the
+primary meanwhile.
+
 The answer names no host, socket path or driver text (it is unauthenticated): the reason of a
 failure is added (``detail``) only for a caller that may read ``/metrics`` (the metrics token or
 an allowed address). It is exempt from row-level security (witchcraft/platform/rls.py) and reads as
@@ -31,7 +35,8 @@ from django.views.decorators.http import require_GET
 from witchcraft.operations import jobs
 from witchcraft.operations.metrics.access import may_scrape
 from witchcraft.operations.pitr import status as backups
-from witchcraft.platform import outage
+from witchcraft.platform import outage, replica
+from witchcraft.platform.replica import state as replica_state
 from witchcraft.platform.embedded_db import EmbeddedServerError
 
 OK, DEGRADED, ERROR = "ok", "degraded", "error"
@@ -116,6 +121,23 @@ def backup_report() -> tuple[dict, str | None]:
     }, None
 
 
+def replica_report(*, detail: bool = False) -> dict:
+    """``{"status": "absent" | "ok" | "lagging" | "down", "lag_seconds", "lag_bytes"}``, and
+    with ``detail`` (a caller that may read /metrics) the ``problem`` when it is not ok (it may
+    name the replica's host)."""
+    state = replica.replica_status()
+    report = {"status": state.state}
+    if state.state in (replica_state.OK, replica_state.LAGGING):
+        seconds = state.lag_seconds
+        report |= {
+            "lag_seconds": None if seconds is None else round(seconds, 1),
+            "lag_bytes": state.lag_bytes,
+        }
+    if state.problem and detail:
+        report["problem"] = state.problem
+    return report
+
+
 def failing_parts(
     *, database: str, worker: dict, maintenance: dict, unread: set[str], backup: dict | None = None
 ) -> list:
@@ -170,6 +192,10 @@ def healthz(request):
         "worker": worker,
         "maintenance": maintenance,
         "backup": backup,
+        # Reported, never failing: analytics pages read the primary while it is not ok.
+        "replica": (
+            replica_report(detail=may_scrape(request)) if database == OK else {"status": UNKNOWN}
+        ),
     }
     detail = {name: reason for name, reason in reasons.items() if reason}
     if detail and may_scrape(request):

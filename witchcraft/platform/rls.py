@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
-from witchcraft.platform import clients
+from witchcraft.platform import clients, replica
 
 logger = logging.getLogger(__name__)
 
@@ -254,9 +254,15 @@ class RowLevelSecurityMiddleware:
             # Set by the API's credential check (accounts.bearer); absent for pages.
             may_record=getattr(request, "may_record", False),
         )
+        request.rls_identity = identity  # analytics reads carry it to the replica
+        wrote = False
         with transaction_identity(identity):
             response = self.get_response(request)
             if response.status_code >= 500:
                 transaction.set_rollback(True)
+            else:
+                wrote = replica.wrote_in_transaction(identity.user_id)
+        if wrote:  # committed: the user's next pages must not read a replica behind it
+            replica.remember_write(identity.user_id)
         response.setdefault("X-Request-ID", request.request_id)
         return response

@@ -28,6 +28,7 @@ from witchcraft.operations import jobs
 from witchcraft.operations.monitoring.statements import SLOW_QUERY_SECONDS, slow_queries
 from witchcraft.operations.monitoring.windows import ALERT_WINDOW, request_windows
 from witchcraft.operations.pitr.status import STALE, BackupStatus, backup_status
+from witchcraft.platform import replica
 from witchcraft.platform.durations import duration_text
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
@@ -155,7 +156,7 @@ def failed_login_peak(*, now: datetime) -> dict:
 def database_sizes() -> dict:
     """The database's size and each seed table's (partitions summed) with row estimates."""
     names = [name for name, _ in TABLE_ESTIMATES]
-    with connection.cursor() as cursor:
+    with replica.read_connection().cursor() as cursor:
         # pg_partition_tree returns no row for a plain table: the table itself is added.
         cursor.execute(
             "WITH rels AS ("
@@ -297,7 +298,17 @@ def monitoring(request):
     quotas = quota_usage()
     logins = failed_login_peak(now=now)
     windows = request_windows(now=now)
-    sizes = database_sizes()
+    # Size and volume are analytics (the replica may serve them); what alerts on the last
+    # minutes, the connections and the slow statements are the primary's.
+    volume = replica.read(
+        request,
+        lambda: {
+            "today": usage_today(now=now),
+            "monthly_users": active_users_this_month(now=now),
+            "sizes": database_sizes(),
+        },
+    )
+    sizes = volume["sizes"]
     slow = slow_queries()
     backup = backup_status()
     return render(
@@ -305,12 +316,12 @@ def monitoring(request):
         "dashboard/monitoring.html",
         {
             "now": now,
-            "today": usage_today(now=now),
+            **volume,
             "windows": list(windows.values()),
-            "monthly_users": active_users_this_month(now=now),
             "quotas": quotas,
             "logins": logins,
-            "sizes": sizes,
+            "replica": replica.replica_status(),
+            "replica_max_lag": settings.REPLICA_MAX_LAG_SECONDS,
             "conns": connections(),
             "slow": slow,
             "alerts": alerts(

@@ -36,8 +36,8 @@ from witchcraft.operations import jobs
 from witchcraft.operations.metrics.access import may_scrape
 from witchcraft.operations.pitr import status as backups
 from witchcraft.platform import outage, replica
-from witchcraft.platform.replica import state as replica_state
 from witchcraft.platform.embedded_db import EmbeddedServerError
+from witchcraft.platform.replica import state as replica_state
 
 OK, DEGRADED, ERROR = "ok", "degraded", "error"
 UNKNOWN, UNAVAILABLE = "unknown", "unavailable"

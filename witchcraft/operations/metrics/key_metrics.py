@@ -25,8 +25,9 @@ from usage.models import UsageStatus
 from witchcraft.operations import monitoring
 from witchcraft.operations.monitoring import statements, windows
 from witchcraft.operations.pitr.status import STALE, BackupStatus, backup_status
-from witchcraft.platform import rls
+from witchcraft.platform import replica, rls
 from witchcraft.platform.embedded_db import EmbeddedServerError
+from witchcraft.platform.replica import state as replica_state
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ def read(*, now: datetime) -> dict:
             "database_bytes": database_bytes,
             "connections": monitoring.connections(),
             "backup": backup_status(),
+            "replica": replica.replica_status(),
         }
 
 
@@ -116,6 +118,7 @@ def families(values: dict | None, *, seconds: float) -> list[GaugeMetricFamily]:
         *_request_families(values["windows"]),
         *_slow_families(values["slow"]),
         *backup_families(values["backup"]),
+        *replica_families(values["replica"]),
         _gauge(
             "witchcraft_ai_requests_today",
             "AI requests recorded today (UTC), from the daily roll-up.",
@@ -307,6 +310,43 @@ def backup_families(status: BackupStatus) -> list[GaugeMetricFamily]:
         ),
     )
     found += [_gauge(name, text, value) for name, text, value in figures if value is not None]
+    return found
+
+
+def replica_families(status: replica.ReplicaStatus) -> list[GaugeMetricFamily]:
+    """The read replica's gauges; none without DATABASE_REPLICA_URL. (Reads served by each
+    server are the ``witchcraft_replica_reads_total`` counter.)"""
+    if status.state == replica_state.ABSENT:
+        return []
+    found = [
+        _gauge(
+            "witchcraft_replica_up",
+            "1 when the read replica answers as a standby of the primary, else 0.",
+            0 if status.state == replica_state.DOWN else 1,
+        ),
+        _gauge(
+            "witchcraft_replica_lagging",
+            "1 when the replica is more than REPLICA_MAX_LAG_SECONDS behind (pages read the"
+            " primary), else 0.",
+            1 if status.state == replica_state.LAGGING else 0,
+        ),
+    ]
+    if status.lag_bytes is not None:
+        found.append(
+            _gauge(
+                "witchcraft_replica_lag_bytes",
+                "WAL the replica has still to replay: the primary's position minus its own.",
+                status.lag_bytes,
+            )
+        )
+    if status.lag_seconds is not None:
+        found.append(
+            _gauge(
+                "witchcraft_replica_lag_seconds",
+                "Seconds since the last commit the replica replayed (0 when it has replayed all).",
+                status.lag_seconds,
+            )
+        )
     return found
 
 

@@ -178,6 +178,69 @@ class OwnPostgres(_OwnServer):
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+# What a dump of the machine's server may hold that the embedded server's build cannot restore.
+CONTRIB_ONLY = ("pg_stat_statements", "pg_trgm", "users_email_trgm", "users_full_name_trgm")
+
+
+def _checked(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    done = subprocess.run(  # noqa: S603 - the servers' own programs
+        args, capture_output=True, text=True, timeout=120, check=False, **kwargs
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def copy_test_database(pg: OwnPostgres, connection) -> None:
+    """Copy the suite's test database (``connection``'s: schema, catalog, grants) into ``pg``'s
+    ``witchcraft`` database, with a dump of the source server's own version."""
+    from witchcraft.operations.backups.clients import choose_client
+
+    info = pg.info()
+    source = connection.get_connection_params()
+    pg_dump = choose_client(
+        "pg_dump",
+        server_major=connection.pg_version // 10000,
+        embedded=bool(connection.settings_dict.get("EMBEDDED")),
+    )
+    target = ["-h", str(info.socket_dir), "-p", str(info.port), "-U", "postgres"]
+    _checked(pg.tool("psql"), *target, "-d", "postgres", "-c", "CREATE ROLE witchcraft_app NOLOGIN")
+    _checked(
+        str(pg_dump.path),
+        "-Fc",
+        "-h",
+        str(source.get("host") or "127.0.0.1"),
+        "-p",
+        str(source.get("port") or 5432),
+        "-U",
+        source.get("user") or "postgres",
+        "-f",
+        str(pg.data / "copy.dump"),
+        source["dbname"],
+        env={**os.environ, "PGPASSWORD": source.get("password") or ""},
+    )
+    # Everything but the contrib extensions the machine's server may have and the embedded
+    # one's build lacks: pg_stat_statements (monitoring reads it only where it exists) and
+    # pg_trgm with the user search's indexes (the migration makes them only where it exists).
+    contents = _checked(pg.tool("pg_restore"), "-l", str(pg.data / "copy.dump")).stdout
+    (pg.data / "copy.list").write_text(
+        "".join(
+            line
+            for line in contents.splitlines(keepends=True)
+            if not any(name in line for name in CONTRIB_ONLY)
+        )
+    )
+    _checked(
+        pg.tool("pg_restore"),
+        *target,
+        "-d",
+        "witchcraft",
+        "--exit-on-error",
+        "-L",
+        str(pg.data / "copy.list"),
+        str(pg.data / "copy.dump"),
+    )
+
+
 DEBIAN_POSTGRES = Path("/usr/lib/postgresql")
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 INSTALL_SERVER = (

@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,9 +31,9 @@ import pytest
 import requests
 from django.db import connection
 
-from witchcraft.operations.backups.clients import choose_client
 from witchcraft.testing.servers import (
     OwnPostgres,
+    copy_test_database,
     free_port,
     start,
     start_gunicorn,
@@ -48,68 +47,18 @@ pytestmark = pytest.mark.django_db
 OUTAGE_SECONDS = 3
 CLIENTS = 4
 PAUSE = 0.2  # between one client's requests: at most ~20 requests/s, under the plan's limit
-# What a dump of the machine's server may hold that the embedded server's build cannot restore.
-CONTRIB_ONLY = ("pg_stat_statements", "pg_trgm", "users_email_trgm", "users_full_name_trgm")
-
-
-def _run(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, **kwargs)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done
 
 
 @pytest.fixture(scope="module")
-def own_postgres(tmp_path_factory, django_db_setup, django_db_blocker):
+def own_postgres(django_db_setup, django_db_blocker):
     """An embedded server holding a copy of the test database (schema, catalog, roles' grants)."""
     # Not under pytest's folder: each pytest run makes its root private again (0700), which
     # would lock the server's own user out of a running server's data.
     data = Path(tempfile.mkdtemp(prefix="witchcraft-outage-"))
     pg = OwnPostgres(data)
-    info = pg.start()
+    pg.start()
     with django_db_blocker.unblock():
-        source = connection.get_connection_params()
-        pg_dump = choose_client(  # one of the source server's own version
-            "pg_dump",
-            server_major=connection.pg_version // 10000,
-            embedded=bool(connection.settings_dict.get("EMBEDDED")),
-        )
-    target = ["-h", str(info.socket_dir), "-p", str(info.port), "-U", "postgres"]
-    _run(pg.tool("psql"), *target, "-d", "postgres", "-c", "CREATE ROLE witchcraft_app NOLOGIN")
-    _run(
-        str(pg_dump.path),
-        "-Fc",
-        "-h",
-        str(source.get("host") or "127.0.0.1"),
-        "-p",
-        str(source.get("port") or 5432),
-        "-U",
-        source.get("user") or "postgres",
-        "-f",
-        str(pg.data / "copy.dump"),
-        source["dbname"],
-        env={**os.environ, "PGPASSWORD": source.get("password") or ""},
-    )
-    # Everything but the contrib extensions the machine's server may have and the embedded
-    # one's build lacks: pg_stat_statements (monitoring reads it only where it exists) and
-    # pg_trgm with the user search's indexes (the migration makes them only where it exists).
-    contents = _run(pg.tool("pg_restore"), "-l", str(pg.data / "copy.dump")).stdout
-    (pg.data / "copy.list").write_text(
-        "".join(
-            line
-            for line in contents.splitlines(keepends=True)
-            if not any(name in line for name in CONTRIB_ONLY)
-        )
-    )
-    _run(
-        pg.tool("pg_restore"),
-        *target,
-        "-d",
-        "witchcraft",
-        "--exit-on-error",
-        "-L",
-        str(pg.data / "copy.list"),
-        str(pg.data / "copy.dump"),
-    )
+        copy_test_database(pg, connection)
     yield pg
     pg.manage("db", "stop")
     shutil.rmtree(data, ignore_errors=True)

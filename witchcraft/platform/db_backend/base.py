@@ -17,7 +17,7 @@ from django.db.backends.postgresql import base, client
 from django.db.utils import OperationalError
 from psycopg_pool import ConnectionPool
 
-from witchcraft.platform import embedded_db, serving
+from witchcraft.platform import embedded_db, embedded_replica, serving
 
 _attached: embedded_db.ServerInfo | None = None
 
@@ -132,6 +132,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
             server = _server()
             params["host"] = str(server.socket_dir)
             params["port"] = server.port
+        elif self.settings_dict.get("EMBEDDED_REPLICA"):
+            # DATABASE_REPLICA_URL=embedded: the standby `make replica` started, never started
+            # here (a page falls back to the primary while it is not running).
+            standby = embedded_db.read_pidfile(embedded_replica.pgdata_dir())
+            if standby is None:
+                raise OperationalError("the embedded standby is not running (make replica)")
+            params["host"] = str(standby.socket_dir)
+            params["port"] = standby.port
         return params
 
     def get_new_connection(self, conn_params):

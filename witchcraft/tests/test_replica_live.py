@@ -1,0 +1,304 @@
+"""Analytics on a real streaming standby: gunicorn serves the API and the pages from an embedded
+primary of this test's own with ``DATABASE_REPLICA_URL=embedded`` (the standby that
+``manage.py db replica start`` takes with ``pg_basebackup -R``).
+
+What is proved, with the standby's own statistics (its table scans), not mocks: analytics pages
+and API summaries are read on the standby; a user's fresh write is on their next page while the
+standby's replay is paused (read-your-writes); a stopped standby leaves every page served from
+the primary with no error, and a standby started again is used again without a restart; the
+row-level security policies hold on the standby as on the primary.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from django.db import connection
+
+from witchcraft.platform import embedded_db
+from witchcraft.testing.servers import (
+    OwnPostgres,
+    copy_test_database,
+    free_port,
+    start_gunicorn,
+    stop,
+    wait_until_answers,
+)
+
+pytestmark = pytest.mark.django_db  # the test database is copied from
+
+MEMBERS = """
+import json
+from django.test import Client
+from witchcraft.testing import factories
+a = factories.api_member(tier='enterprise', email='reader-a@example.com')
+b = factories.api_member(tier='enterprise', email='reader-b@example.com')
+staff = factories.UserFactory(email='staff-replica@example.com', is_staff=True)
+cookies = {}
+for name, user in (('a', a), ('staff', staff)):
+    client = Client()
+    client.force_login(user)
+    cookies[name] = {key: morsel.value for key, morsel in client.cookies.items()}
+print(json.dumps({'a': [a.pk, a.token], 'b': [b.pk, b.token], 'cookies': cookies}))
+"""
+API_PAGES = ("/api/v1/usage/summary", "/api/v1/usage/daily", "/api/v1/usage/monthly")
+STAFF_PAGES = (
+    "/dashboard/",
+    "/dashboard/usage/",
+    "/dashboard/usage.csv",
+    "/dashboard/monitoring/",
+)
+AS_OF = "Figures from the read replica, as of "
+
+
+@pytest.fixture(scope="module")
+def servers(django_db_setup, django_db_blocker):
+    """An embedded primary holding a copy of the test database, and its standby."""
+    # Not under pytest's folder (made private again by each pytest run).
+    data = Path(tempfile.mkdtemp(prefix="witchcraft-replica-"))
+    pg = OwnPostgres(data)
+    pg.start()
+    with django_db_blocker.unblock():
+        copy_test_database(pg, connection)
+    done = pg.manage("db", "replica", "start")
+    assert done.returncode == 0, done.stdout + done.stderr
+    yield pg
+    pg.manage("db", "replica", "stop")
+    pg.manage("db", "stop")
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def served(servers, tmp_path_factory, collected_static):
+    pg = servers
+    port = free_port()
+    logs = tmp_path_factory.mktemp("replica-logs")
+    env = {
+        **pg.env,
+        "DATABASE_REPLICA_URL": "embedded",
+        "REPLICA_RETRY_SECONDS": "0.5",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "STAFF_2FA_REQUIRED": "false",
+        "METRICS_ALLOWED_IPS": "127.0.0.1",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        # One worker: its counters and its view of the replica are the ones /metrics shows.
+        "WEB_CONCURRENCY": "1",
+        # A connection ends with its request: the standby's statistics are flushed at once.
+        "CONN_MAX_AGE": "0",
+        "USAGE_SELF_REPORTING": "true",
+    }
+    made = pg.manage("shell", "-c", MEMBERS, env=env)
+    assert made.returncode == 0, made.stderr
+    members = json.loads(made.stdout.strip().splitlines()[-1])
+    web = start_gunicorn(env=env, log=logs / "web.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_until_answers(f"{base}/healthz", web), (logs / "web.log").read_text()
+        world = World(base, pg, members)
+        world.record("a", 3)
+        world.record("b", 2)
+        yield world
+    finally:
+        stop(web)
+
+
+class World:
+    """The served site, its two servers and the members' credentials."""
+
+    def __init__(self, base: str, pg: OwnPostgres, members: dict) -> None:
+        self.base, self.pg = base, pg
+        self.tokens = {name: members[name][1] for name in ("a", "b")}
+        self.cookies = members["cookies"]
+        self.recorded = 0
+
+    # --- the two servers ------------------------------------------------------------------
+    def primary(self) -> psycopg.Connection:
+        return psycopg.connect(self.pg.info().url(), autocommit=True)
+
+    def standby_info(self) -> embedded_db.ServerInfo | None:
+        return embedded_db.read_pidfile(self.pg.data / "replica" / "pgdata")
+
+    def standby(self) -> psycopg.Connection:
+        info = self.standby_info()
+        assert info is not None, "the standby is not running"
+        return psycopg.connect(info.url(), autocommit=True)
+
+    def scans(self) -> int:
+        """Table scans the standby has counted (its own statistics: only its queries)."""
+        with self.standby() as conn:
+            return conn.execute(
+                "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0)::bigint"
+                " FROM pg_stat_user_tables"
+            ).fetchone()[0]
+
+    def caught_up(self) -> None:
+        """Wait until the standby has replayed everything the primary had written."""
+        with self.primary() as conn:
+            target = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        deadline = time.monotonic() + 30
+        with self.standby() as conn:
+            while time.monotonic() < deadline:
+                if conn.execute(
+                    "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [str(target)]
+                ).fetchone()[0]:
+                    return
+                time.sleep(0.05)
+        raise AssertionError("the standby did not catch up within 30 s")
+
+    def read_on_standby(self, fetch) -> bool:
+        """Fetch a page and say whether the standby served it (its scans grew)."""
+        self.caught_up()
+        before = self.scans()
+        response = fetch()
+        assert response.status_code == 200, response.text[:500]
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.scans() > before:
+                return True
+            time.sleep(0.1)
+        return False
+
+    # --- the site ---------------------------------------------------------------------------
+    def api(self, who: str, path: str, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        return requests.get(self.base + path, headers=headers, timeout=30, **kwargs)
+
+    def page(self, who: str, path: str) -> requests.Response:
+        return requests.get(self.base + path, cookies=self.cookies[who], timeout=30)
+
+    def record(self, who: str, count: int) -> None:
+        for _ in range(count):
+            self.recorded += 1
+            response = requests.post(
+                f"{self.base}/api/v1/usage",
+                json={
+                    "request_id": f"replica-{self.recorded}",
+                    "model": "gpt-5-mini",
+                    "input_tokens": 100,
+                    "output_tokens": 50,
+                },
+                headers={"Authorization": f"Bearer {self.tokens[who]}"},
+                timeout=30,
+            )
+            assert response.status_code == 201, response.text
+
+    def requests_today(self, who: str) -> int:
+        items = self.api(who, "/api/v1/usage/daily").json()["items"]
+        return sum(item["requests"] for item in items)
+
+    def fallbacks(self, reason: str) -> float:
+        """``witchcraft_replica_reads_total{server="primary", reason=...}`` from /metrics."""
+        text = requests.get(f"{self.base}/metrics", timeout=30).text
+        wanted = f'witchcraft_replica_reads_total{{server="primary",reason="{reason}"}}'
+        return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(wanted))
+
+
+def test_analytics_are_read_on_the_standby(served):
+    for path in API_PAGES:
+        assert served.read_on_standby(lambda p=path: served.api("a", p)), path
+    assert served.read_on_standby(lambda: served.page("a", "/me/usage/"))
+    for path in STAFF_PAGES:
+        assert served.read_on_standby(lambda p=path: served.page("staff", p)), path
+    overview = served.page("staff", "/dashboard/")
+    assert AS_OF in overview.text
+    # The figures are the primary's: a's three requests of today.
+    assert served.requests_today("a") == 3
+    health = requests.get(f"{served.base}/healthz", timeout=30).json()
+    assert health["replica"]["status"] == "ok"
+    assert health["status"] == "ok"
+
+
+def test_a_users_fresh_write_is_on_their_next_page_while_replay_is_paused(served):
+    with served.primary() as conn:  # a commit now: the standby's replayed one is recent
+        conn.execute("SELECT pg_current_xact_id()")
+    served.caught_up()
+    before = served.requests_today("a")
+    behind = served.fallbacks("behind_write")
+    with served.standby() as conn:
+        conn.execute("SELECT pg_wal_replay_pause()")
+    try:
+        served.record("a", 1)
+        # a's next page has the write: read on the primary, since the standby is held back.
+        assert served.requests_today("a") == before + 1
+        assert served.fallbacks("behind_write") > behind
+        # b wrote nothing since: b's pages still come from the standby, held back or not.
+        before_scans = served.scans()
+        assert served.api("b", "/api/v1/usage/daily").status_code == 200
+        deadline = time.monotonic() + 5
+        while served.scans() == before_scans and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert served.scans() > before_scans
+        # Staff read slightly behind, and the page says as of when.
+        assert AS_OF in served.page("staff", "/dashboard/").text
+    finally:
+        with served.standby() as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
+    # Once the standby has replayed the write, a's pages are read there again.
+    assert served.read_on_standby(lambda: served.api("a", "/api/v1/usage/daily"))
+
+
+def test_a_stopped_standby_leaves_every_page_to_the_primary(served):
+    answers = {path: served.api("a", path).json() for path in API_PAGES}
+    down = served.fallbacks("down")
+    done = served.pg.manage("db", "replica", "stop")
+    assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        for path in API_PAGES:
+            response = served.api("a", path)
+            assert response.status_code == 200, response.text
+            assert response.json() == answers[path]
+        for path in ("/me/usage/",):
+            assert served.page("a", path).status_code == 200
+        for path in STAFF_PAGES:
+            response = served.page("staff", path)
+            assert response.status_code == 200, response.text[:500]
+            assert AS_OF not in response.text
+        assert served.fallbacks("down") > down
+        health = requests.get(f"{served.base}/healthz", timeout=30)
+        assert health.status_code == 200
+        assert health.json()["replica"]["status"] == "down"
+        assert health.json()["status"] == "ok"  # reported, not failing
+    finally:
+        done = served.pg.manage("db", "replica", "start")
+        assert done.returncode == 0, done.stdout + done.stderr
+    # Back: used again by the same web server, without a restart.
+    time.sleep(1)
+    assert served.read_on_standby(lambda: served.api("a", "/api/v1/usage/daily"))
+
+
+def test_row_level_security_holds_on_the_standby(served):
+    served.caught_up()
+    with served.primary() as conn:
+        ids = dict(
+            conn.execute(
+                "SELECT email, id FROM users WHERE email IN (%s, %s)",
+                ["reader-a@example.com", "reader-b@example.com"],
+            ).fetchall()
+        )
+    a, b = ids["reader-a@example.com"], ids["reader-b@example.com"]
+
+    def owners(**identity: str) -> set[int]:
+        with served.standby() as conn, conn.transaction():
+            conn.execute("SET LOCAL ROLE witchcraft_app")
+            for name, value in identity.items():
+                conn.execute("SELECT set_config(%s, %s, true)", [f"app.{name}", value])
+            rows = conn.execute("SELECT DISTINCT user_id FROM ai_usage_daily").fetchall()
+        return {row[0] for row in rows}
+
+    assert owners(user_id=str(a)) == {a}
+    assert owners(user_id=str(b)) == {b}
+    assert {a, b} <= owners(user_id=str(a), is_admin="true")
+    assert owners() == set()  # no identity: nothing

@@ -9,7 +9,7 @@ PORT   ?= 8000
 HOST   ?= 127.0.0.1
 PYTHON_CANDIDATES := python3.13 python3.12 python3
 
-.PHONY: help setup db migrate run worker serve test lint stop clean backup
+.PHONY: help setup db replica migrate run worker serve test lint stop clean backup
 
 help:
 	@echo "make run    set up (venv, install, database, migrate) and serve on http://$(HOST):$(PORT), with the worker"
@@ -20,7 +20,8 @@ help:
 	@echo "make bench  the same set-up, then the benchmark on its own databases (bench/README.md)"
 	@echo "make backup a base backup (point-in-time recovery) and a logical dump now: before a major change"
 	@echo "make lint   ruff"
-	@echo "make stop   stop the embedded PostgreSQL"
+	@echo "make replica the same set-up, then a streaming standby of the embedded PostgreSQL (development)"
+	@echo "make stop   stop the embedded standby, then the embedded PostgreSQL"
 
 # A Python >= 3.12: the first of python3.13, python3.12, python3 that is new enough.
 $(PY):
@@ -50,6 +51,11 @@ setup: $(STAMP) .env
 
 db: setup
 	$(PY) manage.py db start
+
+# A streaming standby of the embedded server, in .witchcraft/replica (witchcraft/platform/
+# embedded_replica.py): `manage.py db replica status|stop|reset|url` for the rest.
+replica: db
+	$(PY) manage.py db replica start
 
 migrate: db
 	$(PY) manage.py migrate --noinput
@@ -131,8 +137,9 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The standby first: it is stopped whether or not the primary's stop succeeds, and vice versa.
 stop:
-	@if [ -x $(PY) ]; then $(PY) manage.py db stop; fi
+	@if [ -x $(PY) ]; then $(PY) manage.py db replica stop; $(PY) manage.py db stop; fi
 
 clean: stop
 	rm -rf $(VENV) .witchcraft staticfiles

@@ -86,8 +86,12 @@ def _system_user() -> str | None:
     return SYSTEM_USER if os.geteuid() == 0 else None
 
 
-def _run(tool: str, *args: str, timeout: float = START_TIMEOUT_S + 5) -> str:
-    """Run one of the bundled PostgreSQL programs as the server's OS user; return its stdout."""
+def _run(
+    tool: str, *args: str, timeout: float = START_TIMEOUT_S + 5, cwd: Path | None = None
+) -> str:
+    """Run one of the bundled PostgreSQL programs as the server's OS user; return its stdout.
+
+    It runs in ``cwd`` (default: the primary's data folder), which that user must reach."""
     try:
         done = subprocess.run(  # noqa: S603 - a bundled binary with our own arguments
             [str(bin_dir() / tool), *args],
@@ -95,7 +99,7 @@ def _run(tool: str, *args: str, timeout: float = START_TIMEOUT_S + 5) -> str:
             text=True,
             timeout=timeout,
             user=_system_user(),
-            cwd=str(pgdata_dir()),
+            cwd=str(cwd if cwd is not None else pgdata_dir()),
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -106,11 +110,12 @@ def _run(tool: str, *args: str, timeout: float = START_TIMEOUT_S + 5) -> str:
 
 
 @contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    """Serialise start/stop between processes that share this data folder."""
-    folder = data_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "embedded.lock", "w") as handle:
+def _lock(path: Path | None = None) -> Iterator[None]:
+    """Serialise start/stop between processes that share this data folder (``path``: the lock
+    file, default ``embedded.lock`` in the data folder, the primary's)."""
+    path = path if path is not None else data_dir() / "embedded.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -118,10 +123,12 @@ def _lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def read_pidfile() -> ServerInfo | None:
-    """Return what ``postmaster.pid`` claims, or None when it is absent or incomplete."""
+def read_pidfile(pgdata: Path | None = None) -> ServerInfo | None:
+    """Return what ``postmaster.pid`` of ``pgdata`` (default: the primary's) claims, or None
+    when it is absent or incomplete."""
+    pgdata = pgdata if pgdata is not None else pgdata_dir()
     try:
-        lines = (pgdata_dir() / "postmaster.pid").read_text().splitlines()
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
     except FileNotFoundError:
         return None
     # pid, data dir, start time, port, socket dir, listen address, shared memory, status
@@ -147,10 +154,12 @@ def _connects(info: ServerInfo, dbname: str = "postgres") -> bool:
     return True
 
 
-def _is_our_postmaster(pid: int) -> bool:
+def _is_our_postmaster(pid: int, pgdata: Path | None = None) -> bool:
+    """Whether ``pid`` is a postmaster of ``pgdata`` (default: the primary's folder)."""
+    pgdata = pgdata if pgdata is not None else pgdata_dir()
     try:
         proc = psutil.Process(pid)
-        return proc.name() == "postgres" and str(pgdata_dir()) in proc.cmdline()
+        return proc.name() == "postgres" and str(pgdata) in proc.cmdline()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return False
 
@@ -197,8 +206,8 @@ def _prepare_permissions(pgdata: Path) -> None:
 def _postmaster_of(pgdata: Path) -> int | None:
     """The pid of a postmaster running on ``pgdata``, read from the process table (the pidfile
     may be missing or half-written while one starts), or None."""
-    info = read_pidfile()
-    if info is not None and _is_our_postmaster(info.pid):
+    info = read_pidfile(pgdata)
+    if info is not None and _is_our_postmaster(info.pid, pgdata):
         return info.pid
     for proc in psutil.process_iter(["name", "cmdline"]):
         if proc.info["name"] == "postgres" and str(pgdata) in (proc.info["cmdline"] or ()):
@@ -206,7 +215,7 @@ def _postmaster_of(pgdata: Path) -> int | None:
     return None
 
 
-def _clear_stale_pidfile(pgdata: Path) -> ServerInfo | None:
+def _clear_stale_pidfile(pgdata: Path, name: str = "the embedded PostgreSQL") -> ServerInfo | None:
     """Deal with a ``postmaster.pid`` left behind; return the server if it turns out to be up.
 
     A postmaster that runs on the folder is never treated as stale, whatever its pidfile says:
@@ -216,7 +225,7 @@ def _clear_stale_pidfile(pgdata: Path) -> ServerInfo | None:
         # Alive but not answering: it may be starting or recovering.
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            info = read_pidfile()
+            info = read_pidfile(pgdata)
             if info is not None and info.pid == live and _connects(info):
                 return info
             if _postmaster_of(pgdata) != live:
@@ -224,12 +233,13 @@ def _clear_stale_pidfile(pgdata: Path) -> ServerInfo | None:
             time.sleep(0.2)
         else:
             raise EmbeddedServerError(
-                f"the embedded PostgreSQL (pid {live}) is running but does not accept "
+                f"{name} (pid {live}) is running but does not accept "
                 f"connections; see {pgdata / 'log'}"
             )
         if (restarted := _postmaster_of(pgdata)) is not None:
             raise EmbeddedServerError(
-                f"another embedded PostgreSQL (pid {restarted}) started on {pgdata} meanwhile"
+                f"another {name.removeprefix('the ')} (pid {restarted}) started on {pgdata} "
+                "meanwhile"
             )
     # No postmaster runs on the folder: a pidfile there is stale.
     (pgdata / "postmaster.pid").unlink(missing_ok=True)
@@ -247,12 +257,13 @@ def _log_start(path: Path) -> None:
         os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def socket_dir_for(pgdata: Path) -> Path:
+def socket_dir_for(pgdata: Path, port: int = PORT) -> Path:
     """Where a server of ``pgdata`` puts its socket: the data folder itself, or, when that path
     is too long for a socket, a folder named by a hash of it under ``XDG_RUNTIME_DIR`` (or
     /tmp). Only lengths are compared: nothing is bound or removed (the wheel's own helper
-    removes an existing socket file, even that of a server running in the folder)."""
-    name = f".s.PGSQL.{PORT}"
+    removes an existing socket file, even that of a server running in the folder). ``port``
+    names the socket (``.s.PGSQL.<port>``)."""
+    name = f".s.PGSQL.{port}"
     if len(os.fsencode(pgdata / name)) <= SOCKET_PATH_MAX:
         return pgdata
     runtime = Path(os.environ.get("XDG_RUNTIME_DIR") or "/tmp")  # noqa: S108 - socket dir fallback
@@ -287,7 +298,13 @@ def _start() -> ServerInfo:
         return alive
 
     socket_dir = socket_dir_for(pgdata)
-    options = server_options(socket_dir)
+    return _pg_ctl_start(pgdata, server_options(socket_dir))
+
+
+def _pg_ctl_start(pgdata: Path, options: str, name: str = "the embedded PostgreSQL") -> ServerInfo:
+    """Start a server on ``pgdata`` with ``pg_ctl -o options``, logging to ``pgdata/log``; return
+    it once a real connection succeeds. The caller holds the folder's lock and has found no
+    postmaster running on it (``_clear_stale_pidfile``)."""
     _log_start(pgdata / "log")
     # After a kill -9 the old backends may hold shared memory for a moment: retry briefly.
     last_error: EmbeddedServerError | None = None
@@ -305,6 +322,7 @@ def _start() -> ServerInfo:
                 "-D",
                 str(pgdata),
                 "start",
+                cwd=pgdata,
             )
             break
         except EmbeddedServerError as exc:
@@ -315,9 +333,9 @@ def _start() -> ServerInfo:
     else:
         raise EmbeddedServerError(f"{last_error}; see {pgdata / 'log'}")
 
-    info = read_pidfile()
+    info = read_pidfile(pgdata)
     if info is None or not _connects(info):
-        raise EmbeddedServerError(f"the embedded PostgreSQL did not come up; see {pgdata / 'log'}")
+        raise EmbeddedServerError(f"{name} did not come up; see {pgdata / 'log'}")
     return info
 
 
@@ -365,11 +383,17 @@ def _ensure_database(info: ServerInfo) -> None:
 def stop() -> bool:
     """Stop the embedded server. Return False when it was not running."""
     with _lock():
-        info = read_pidfile()
-        if info is None or not _is_our_postmaster(info.pid):
-            return False
-        _run("pg_ctl", "-w", "-m", "fast", "-D", str(pgdata_dir()), "stop")
-        return True
+        return _pg_ctl_stop(pgdata_dir())
+
+
+def _pg_ctl_stop(pgdata: Path) -> bool:
+    """Stop the server of ``pgdata`` (fast shutdown); False when none runs. The caller holds
+    the lock."""
+    info = read_pidfile(pgdata)
+    if info is None or not _is_our_postmaster(info.pid, pgdata):
+        return False
+    _run("pg_ctl", "-w", "-m", "fast", "-D", str(pgdata), "stop", cwd=pgdata)
+    return True
 
 
 def server_version(info: ServerInfo) -> str:

@@ -1,4 +1,7 @@
-"""``manage.py db status|start|stop|url|psql``: the development database server."""
+"""``manage.py db status|start|stop|url|psql``: the development database server.
+
+``manage.py db replica start|stop|status|reset|url``: its development streaming standby
+(witchcraft/platform/embedded_replica.py), for the embedded server only."""
 
 import os
 import shutil
@@ -6,20 +9,45 @@ import shutil
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from witchcraft.platform import embedded_db
+from witchcraft.platform import embedded_db, embedded_replica
 from witchcraft.platform.dbcheck import describe_failure
+
+REPLICA_ACTIONS = ["start", "stop", "status", "reset", "url"]
 
 
 class Command(BaseCommand):
-    help = "Manage the database server: status, start, stop, url, psql."
+    help = (
+        "Manage the database server: status, start, stop, url, psql; "
+        "`replica start|stop|status|reset|url` for the embedded server's standby."
+    )
     requires_system_checks = []
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["status", "start", "stop", "url", "psql"])
+        parser.add_argument("action", choices=["status", "start", "stop", "url", "psql", "replica"])
+        parser.add_argument(
+            "replica_action",
+            nargs="?",
+            choices=REPLICA_ACTIONS,
+            help="with `replica`: what to do with the embedded standby",
+        )
 
-    def handle(self, *args, action: str, **options):
+    def handle(self, *args, action: str, replica_action: str | None = None, **options):
         settings_dict = connections["default"].settings_dict
         embedded = bool(settings_dict.get("EMBEDDED"))
+        if action == "replica":
+            if replica_action is None:
+                raise CommandError(f"db replica needs one of: {', '.join(REPLICA_ACTIONS)}")
+            if not embedded:
+                raise CommandError(
+                    "DATABASE_URL is set: the development standby follows the embedded "
+                    "PostgreSQL only; point DATABASE_REPLICA_URL at your own standby."
+                )
+            try:
+                return getattr(self, f"replica_{replica_action}")()
+            except embedded_db.EmbeddedServerError as exc:
+                raise CommandError(str(exc)) from None
+        if replica_action is not None:
+            raise CommandError(f"db {action} takes no second argument")
         return getattr(self, f"do_{action}")(embedded=embedded)
 
     # --- actions -----------------------------------------------------------------------------
@@ -71,6 +99,53 @@ class Command(BaseCommand):
                 raise CommandError("no psql client found")
             psql = found
         os.execv(str(psql), [str(psql), url])  # noqa: S606 - replaces this process with psql
+
+    # --- replica actions (the embedded standby) ---------------------------------------------
+    def replica_start(self) -> None:
+        info = embedded_replica.start()
+        self.stdout.write(
+            f"embedded standby running (pid {info.pid}, socket {info.socket_dir}, port "
+            f"{info.port}), following the embedded PostgreSQL"
+        )
+        self.stdout.write(f"standby URL: {info.url()}")
+        self.stdout.write("to send the reads meant for a replica to it, put this line in .env:")
+        self.stdout.write("DATABASE_REPLICA_URL=embedded")
+
+    def replica_stop(self) -> None:
+        stopped = embedded_replica.stop()
+        self.stdout.write(
+            "embedded standby stopped" if stopped else "embedded standby was not running"
+        )
+
+    def replica_status(self) -> None:
+        state = embedded_replica.status()
+        self.stdout.write(f"standby data directory: {embedded_replica.pgdata_dir()}")
+        if not state.running:
+            self.stdout.write("embedded standby: stopped")
+            return
+        recovery = "in recovery" if state.in_recovery else "NOT in recovery (promoted?)"
+        self.stdout.write(
+            f"embedded standby: running (pid {state.pid}, socket {state.socket_dir}, port "
+            f"{state.port}), {recovery}"
+        )
+        self.stdout.write(
+            f"WAL receiver: {state.wal_receiver_status or 'not running'}; received "
+            f"{state.receive_lsn or '-'}, replayed {state.replay_lsn or '-'}"
+        )
+        lag_bytes = "unknown" if state.lag_bytes is None else f"{state.lag_bytes} bytes"
+        lag_seconds = "unknown" if state.lag_seconds is None else f"{state.lag_seconds:.1f} s"
+        self.stdout.write(f"replay lag: {lag_bytes}, {lag_seconds}")
+
+    def replica_reset(self) -> None:
+        existed = embedded_replica.reset()
+        self.stdout.write(
+            ("embedded standby deleted" if existed else "there was no embedded standby")
+            + f"; slot {embedded_replica.SLOT_NAME} dropped from the primary if it was there. "
+            "`manage.py db replica start` takes a fresh copy."
+        )
+
+    def replica_url(self) -> None:
+        self.stdout.write(embedded_replica.url())
 
     # --- helpers -----------------------------------------------------------------------------
     def _url(self, *, embedded: bool) -> str:

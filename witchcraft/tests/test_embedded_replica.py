@@ -186,6 +186,33 @@ def test_a_standby_whose_slot_is_gone_is_refused(scratch):
         embedded_replica.start()
 
 
+def test_a_standby_whose_slot_lost_wal_is_refused(scratch):
+    """A primary that keeps at most 1 MB of WAL for the slot invalidates it (wal_status
+    'lost') once a checkpoint passes segments the stopped standby still needs."""
+    embedded_replica.start()
+    assert embedded_replica.stop()
+    url = embedded_db.ensure_running().url("postgres")
+    _execute(url, "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'")
+    _execute(url, "SELECT pg_reload_conf()")
+    _execute(url, "CREATE TABLE filler (value int)")
+    for _ in range(3):
+        _execute(url, "INSERT INTO filler SELECT generate_series(1, 1000)")
+        _execute(url, "SELECT pg_switch_wal()")
+    _execute(url, "CHECKPOINT")
+    slot = _execute(
+        url,
+        "SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s",
+        [embedded_replica.SLOT_NAME],
+    )
+    assert slot[0] == "lost"
+    with pytest.raises(embedded_replica.ReplicaError, match=r"'lost'.*db replica reset"):
+        embedded_replica.start()
+    embedded_replica.reset()
+    embedded_replica.start()
+    _write(1)
+    _replayed(1)
+
+
 def test_reset_drops_the_slot_and_the_next_start_takes_a_fresh_copy(scratch):
     first = embedded_replica.start()
     assert embedded_replica.reset() is True

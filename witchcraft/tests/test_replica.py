@@ -73,7 +73,7 @@ def test_a_replica_url_adds_a_read_only_alias_that_starts_as_the_runtime_role():
     shown = json.loads(done.stdout)
     assert shown["HOST"] == "/var/run/standby" and shown["PORT"] == 5433
     assert shown["OPTIONS"] == {"connect_timeout": 2, "assume_role": "witchcraft_app"}
-    assert shown["TEST"] == {"MIRROR": "default"}  # a physical standby has the test database
+    assert shown["TEST"]["MIRROR"] == "default"  # a physical standby has the test database
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,10 @@ serve: setup
 	DEBUG=false $(PY) manage.py collectstatic --noinput --verbosity 0
 	DEBUG=false HOST=$(HOST) PORT=$(PORT) $(VENV)/bin/gunicorn -c witchcraft/gunicorn.conf.py
 
+# The suite reads the primary only (a replica in .env is ignored): the replica's own tests start
+# a primary and a standby of their own.
 test: migrate promtool postgres-server
-	$(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_REPLICA_URL= $(PY) -m pytest $(PYTEST_ARGS)
 
 # The tests check the alert rules (deploy/prometheus) with promtool, from Debian's prometheus
 # package, installed when missing (as root; the package's own server is not needed).

@@ -41,6 +41,7 @@ def test_healthz_is_degraded_but_200_when_no_worker_ever_ran(client):
         "worker": {"last_heartbeat": None, "status": "none"},
         "maintenance": {"daily_maintenance": None, "monthly_maintenance": None},
         "backup": BACKUP_OFF,
+        "replica": {"status": "absent"},  # no DATABASE_REPLICA_URL: reported, never failing
     }
     assert "no-cache" in response["Cache-Control"]
 
@@ -147,6 +148,7 @@ def test_healthz_answers_503_naming_the_part_but_no_internals(client, django_db_
             "last_base_backup": None,
             "wal_behind_seconds": None,
         },
+        "replica": {"status": "unknown"},
     }
     # Not the driver's text, the host, the port or a socket path.
     text = response.content.decode()

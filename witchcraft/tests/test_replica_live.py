@@ -227,6 +227,9 @@ def test_analytics_are_read_on_the_standby(served):
     health = requests.get(f"{served.base}/healthz", timeout=30).json()
     assert health["replica"]["status"] == "ok"
     assert "replica" not in health["failing"]
+    gauges = requests.get(f"{served.base}/metrics", timeout=30).text.splitlines()
+    assert "witchcraft_replica_up 1.0" in gauges
+    assert "witchcraft_replica_lagging 0.0" in gauges
 
 
 def test_a_users_fresh_write_is_on_their_next_page_while_replay_is_paused(served):

@@ -29,7 +29,9 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -337,6 +339,8 @@ def main() -> None:
         help="results as OUTPUT.json and OUTPUT.md (default bench/results/replica)",
     )
     args = parser.parse_args()
+    # Stopped (SIGTERM as well as Ctrl-C): the servers stopped and the folder deleted all the same.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: stopped"))
 
     data = WORK / "replica"
     if data.exists():

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import redis
 import requests
 
 from bench import figures_db
@@ -55,7 +56,10 @@ PAGES = ("/dashboard/", "/dashboard/usage/")
 AS_OF = "Figures from the read replica"
 INGEST_CLIENTS = 8
 LAG_EVERY_SECONDS = 0.5
-REDIS_URL = "redis://127.0.0.1:6379/13"  # the read-your-writes positions, shared by the workers
+# The read-your-writes positions, shared by the workers: a database of the benchmark's own, emptied
+# first (a position kept by an earlier run, of another cluster's WAL, would hold R's staff member
+# on the primary for up to 10 minutes).
+REDIS_URL = "redis://127.0.0.1:6379/13"
 STAFF = """
 import json
 from django.test import Client
@@ -377,6 +381,7 @@ def main() -> None:
         "HOST": "127.0.0.1",
     }
     webs: list[subprocess.Popen] = []
+    redis.Redis.from_url(REDIS_URL).flushdb()
     try:
         primary.manage("db", "start")
         primary.manage("migrate", "--noinput", "-v0")

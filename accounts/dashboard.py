@@ -17,6 +17,7 @@ from django.views.decorators.http import require_safe
 
 from accounts import audit, selectors
 from accounts.models import AuditSeverity
+from witchcraft.platform import replica
 from witchcraft.platform.csv_export import csv_cell
 from witchcraft.platform.form_fields import Moment
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
@@ -102,19 +103,25 @@ def _spike_range(filters: dict) -> tuple:
 def audit_trail(request):
     form = AuditFilterForm(request.GET or None)
     filters = form.filters()
-    page = BoundedPaginator(selectors.audit_trail(**filters), PER_PAGE).get_page(
-        request.GET.get("page")
-    )
     since, until = _spike_range(filters)
+
+    def listing() -> dict:
+        page = BoundedPaginator(selectors.audit_trail(**filters), PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        return {
+            "page": page,
+            "rows": _rows(page),
+            "spikes": selectors.failed_login_spikes(since=since, until=until),
+        }
+
     return render(
         request,
         "dashboard/audit.html",
         {
             "form": form,
             "filtered": any(filters.values()),
-            "page": page,
-            "rows": _rows(page),
-            "spikes": selectors.failed_login_spikes(since=since, until=until),
+            **replica.read(request, listing),
             "spike_since": since,
             "spike_until": until,
             "spike_threshold": selectors.FAILED_LOGIN_SPIKE_PER_MINUTE,
@@ -145,7 +152,8 @@ CSV_HEADER = [
 def audit_csv(request):
     """The filtered rows (at most CSV_MAX_ROWS, newest first) as CSV."""
     form = AuditFilterForm(request.GET or None)
-    logs = selectors.audit_trail(**form.filters())[:CSV_MAX_ROWS]
+    filters = form.filters()
+    logs = replica.read(request, lambda: list(selectors.audit_trail(**filters)[:CSV_MAX_ROWS]))
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="audit.csv"'
     writer = csv.writer(response)

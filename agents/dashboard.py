@@ -7,6 +7,7 @@ from django.shortcuts import render
 from agents import dashboard_selectors as selectors
 from agents import transcripts
 from agents.models import AgentSession
+from witchcraft.platform import replica
 from witchcraft.platform.form_fields import Email, Number, WholeNumber
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
@@ -47,7 +48,8 @@ class SessionFilterForm(forms.Form):
 def agents(request):
     form = SessionFilterForm(request.GET)
     filters = form.filters()
-    listing = selectors.session_list(filters=filters, page=_page(request.GET.get("page")))
+    page = _page(request.GET.get("page"))
+    listing = replica.read(request, lambda: selectors.session_list(filters=filters, page=page))
     query = request.GET.copy()
     query.pop("page", None)
     return render(

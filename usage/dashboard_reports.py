@@ -15,6 +15,7 @@ from django.views.decorators.http import require_safe
 
 from usage import monthly_reports as reports
 from usage.dashboard_selectors import Series
+from witchcraft.platform import replica
 from witchcraft.platform.staff_pages import dashboard_page, staff_required
 
 dashboard_page("dashboard:reports", "Monthly reports")
@@ -40,7 +41,8 @@ def _month(request) -> tuple[ReportMonthForm, reports.MonthlyReport | None]:
     form = ReportMonthForm(request.GET or {"month": ""})
     if not form.is_valid():
         return form, None
-    return form, reports.monthly_report(month=form.cleaned_data["month"])
+    month = form.cleaned_data["month"]
+    return form, replica.read(request, lambda: reports.monthly_report(month=month))
 
 
 def _plans_chart(report: reports.MonthlyReport) -> dict | None:

@@ -23,7 +23,7 @@ from usage.monthly_reports.figures import (
     _line,
 )
 from usage.monthly_reports.months import month_before
-from witchcraft.platform import rls
+from witchcraft.platform import replica, rls
 
 TOP = 10  # top users and top models
 
@@ -37,7 +37,7 @@ SELECT year, month, dimension, key, subscribers, users, requests, tokens, cost, 
 def _stored(month: date, previous: date) -> dict[date, dict[tuple[str, str], dict]]:
     """The stored rows of both months: {month: {(dimension, key): figures}}."""
     rows: dict[date, dict[tuple[str, str], dict]] = {month: {}, previous: {}}
-    with connection.cursor() as cursor:
+    with replica.read_connection().cursor() as cursor:
         cursor.execute(_REPORT_ROWS, [month.year, month.month, previous.year, previous.month])
         for year, number, dimension, key, *figures, generated_at in cursor.fetchall():
             rows[date(year, number, 1)][(dimension, key)] = {

@@ -58,6 +58,11 @@ STAFF_PAGES = (
     "/dashboard/usage/",
     "/dashboard/usage.csv",
     "/dashboard/monitoring/",
+    "/dashboard/reports/",
+    "/dashboard/reports.csv",
+    "/dashboard/audit/",
+    "/dashboard/audit.csv",
+    "/dashboard/agents/",
 )
 AS_OF = "Figures from the read replica, as of "
 

@@ -217,15 +217,27 @@ def main() -> None:
             note=f"largest of {len(http['rss_mib'])} workers",
         )
     )
+    _write(
+        "latest" if plan.name == "full" else "quick",
+        plan=plan,
+        info=info,
+        sizes=sizes,
+        started=started,
+        figures=figures,
+        http_runs={"usage": http["usage"], "quota": http["quota"], "workers": http["workers"]},
+    )
+
+
+def _write(stem: str, *, plan, info, sizes, started, figures, **extra) -> None:
+    """bench/results/<stem>.json and .md, and the run's last line."""
     result = {
         "plan": plan.__dict__,
         "machine": info,
         "data": sizes,
         "seconds": round(time.perf_counter() - started, 1),
         "figures": [f.as_dict() for f in figures],
-        "http_runs": {"usage": http["usage"], "quota": http["quota"], "workers": http["workers"]},
+        **extra,
     }
-    stem = "latest" if plan.name == "full" else "quick"
     write_json(RESULTS / f"{stem}.json", result)
     (RESULTS / f"{stem}.md").write_text(markdown(result))
     missed = [f.key for f in figures if f.met is False]
@@ -273,21 +285,7 @@ def scale_run(scale: int, *, runs: int) -> None:
         )
         for name, times in (("daily_maintenance", daily), ("monthly_maintenance", monthly))
     ]
-    result = {
-        "plan": plan.__dict__,
-        "machine": info,
-        "data": sizes,
-        "seconds": round(time.perf_counter() - started, 1),
-        "figures": [f.as_dict() for f in figures],
-    }
-    stem = f"scale{scale}"
-    write_json(RESULTS / f"{stem}.json", result)
-    (RESULTS / f"{stem}.md").write_text(markdown(result))
-    missed = [f.key for f in figures if f.met is False]
-    log(
-        f"done in {result['seconds']:.0f} s: bench/results/{stem}.md"
-        + (f"; missed: {', '.join(missed)}" if missed else "; every target met")
-    )
+    _write(f"scale{scale}", plan=plan, info=info, sizes=sizes, started=started, figures=figures)
 
 
 def _sizes(db: BenchDatabase, load_seconds: float) -> dict:

@@ -386,7 +386,7 @@ class DebianPostgres(_OwnServer):
             autocommit=True,
         ) as conn:
             if not conn.execute(
-                "SELECT FROM pg_database WHERE datname = %s", [embedded_db.DATABASE_NAME]
+                "SELECT 1 FROM pg_database WHERE datname = %s", [embedded_db.DATABASE_NAME]
             ).fetchone():
                 conn.execute(f'CREATE DATABASE "{embedded_db.DATABASE_NAME}"')
         return info

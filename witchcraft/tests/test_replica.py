@@ -162,3 +162,14 @@ def test_which_replica_failures_send_the_read_back_to_the_primary():
     # A real error of the query is not the replica's to hide.
     assert reads._failure(_error(errors.UndefinedTable)) is None
     assert reads._failure(_error(errors.DivisionByZero)) is None
+
+
+@pytest.mark.django_db
+def test_without_a_replica_the_monitoring_page_says_so_and_pages_say_no_as_of(client):
+    from witchcraft.testing import factories
+
+    client.force_login(factories.UserFactory(is_staff=True))
+    page = client.get("/dashboard/monitoring/").content.decode()
+    assert '<section id="replica" data-state="absent">' in page
+    assert "DATABASE_REPLICA_URL" in page
+    assert "Figures from the read replica" not in client.get("/dashboard/").content.decode()

@@ -11,12 +11,17 @@ row-level security policies hold on the standby as on the primary.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pwd
 import secrets
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -25,8 +30,10 @@ from django.db import connection
 
 from witchcraft.platform import embedded_db
 from witchcraft.testing.servers import (
+    DebianPostgres,
     OwnPostgres,
     copy_test_database,
+    debian_server_bin,
     free_port,
     start_gunicorn,
     stop,
@@ -67,37 +74,113 @@ STAFF_PAGES = (
 AS_OF = "Figures from the read replica, as of "
 
 
-@pytest.fixture(scope="module")
-def servers(django_db_setup, django_db_blocker):
-    """An embedded primary holding a copy of the test database, and its standby."""
-    # Not under pytest's folder (made private again by each pytest run).
-    data = Path(tempfile.mkdtemp(prefix="witchcraft-replica-"))
+class Pair:
+    """A primary and its physical standby, as the web server reaches them (``env``), with a
+    way to stop and start the standby."""
+
+    def __init__(self, primary, env: dict, standby_pgdata: Path, stop_standby, start_standby):
+        self.primary, self.env = primary, env
+        self.standby_pgdata = standby_pgdata
+        self.stop_standby, self.start_standby = stop_standby, start_standby
+
+
+def _checked(done: subprocess.CompletedProcess) -> None:
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _embedded_pair(data: Path, django_db_blocker) -> Pair:
+    """The embedded server with a copy of the test database, and `manage.py db replica start`."""
     pg = OwnPostgres(data)
     pg.start()
     with django_db_blocker.unblock():
         copy_test_database(pg, connection)
-    done = pg.manage("db", "replica", "start")
-    assert done.returncode == 0, done.stdout + done.stderr
-    yield pg
-    pg.manage("db", "replica", "stop")
-    pg.manage("db", "stop")
-    shutil.rmtree(data, ignore_errors=True)
+    _checked(pg.manage("db", "replica", "start"))
+    return Pair(
+        pg,
+        {**pg.env, "DATABASE_REPLICA_URL": "embedded"},
+        data / "replica" / "pgdata",
+        lambda: _checked(pg.manage("db", "replica", "stop")),
+        lambda: _checked(pg.manage("db", "replica", "start")),
+    )
+
+
+class DebianStandby(DebianPostgres):
+    PORT = 5433  # its socket's name, beside nothing else: its own folder
+
+
+def _debian_pair(data: Path) -> Pair:
+    """The machine's PostgreSQL (Debian's, 15 here) through DATABASE_URL, migrated, and a
+    standby taken with its own pg_basebackup -R, named by DATABASE_REPLICA_URL."""
+    try:
+        bin_dir = debian_server_bin()
+    except LookupError as exc:
+        pytest.fail(f"this test needs the machine's PostgreSQL server: {exc}")
+    data.chmod(0o755)  # mkdtemp's folder is private: the servers' user goes through it
+    primary = DebianPostgres(data / "primary", bin_dir=bin_dir)
+    (data / "primary").mkdir()
+    primary.start()
+    _checked(primary.manage("migrate", "--noinput", "-v0", timeout=300))
+    standby = DebianStandby(data / "standby", bin_dir=bin_dir)
+    (data / "standby").mkdir()
+    user = DebianPostgres._system_user()
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        os.chown(data / "standby", entry.pw_uid, entry.pw_gid)
+    standby._run(
+        "pg_basebackup",
+        *("-D", str(standby.data / "pgdata"), "-R", "-X", "stream", "--checkpoint=fast"),
+        *("-h", str(primary.data), "-p", str(primary.PORT), "-U", "postgres"),
+    )
+    standby.start()
+    socket = quote(str(standby.data), safe="")
+    return Pair(
+        primary,
+        {
+            **primary.env,
+            "DATABASE_REPLICA_URL": f"postgres://postgres@{socket}:{standby.PORT}/witchcraft",
+            "WITCHCRAFT_DATA_DIR": str(data),  # gunicorn's metric files
+        },
+        standby.data / "pgdata",
+        standby.stop,
+        standby.start,
+    )
+
+
+@pytest.fixture(scope="module", params=["embedded", "debian"])
+def servers(request, django_db_setup, django_db_blocker):
+    """A primary and its standby: the embedded pair (`make replica`), and one of the machine's
+    own PostgreSQL (a DATABASE_URL server and the URL of its standby)."""
+    # Not under pytest's folder (made private again by each pytest run).
+    data = Path(tempfile.mkdtemp(prefix=f"witchcraft-replica-{request.param}-"))
+    try:
+        if request.param == "embedded":
+            pair = _embedded_pair(data, django_db_blocker)
+        else:
+            pair = _debian_pair(data)
+        yield pair
+    finally:
+        if request.param == "embedded":
+            OwnPostgres(data).manage("db", "replica", "stop")  # the standby first
+            OwnPostgres(data).manage("db", "stop")
+        else:
+            for folder in ("standby", "primary"):
+                with contextlib.suppress(RuntimeError, LookupError):
+                    DebianPostgres(data / folder, bin_dir=debian_server_bin()).stop()
+        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def served(servers, tmp_path_factory, collected_static):
-    pg = servers
+    pair = servers
     port = free_port()
     logs = tmp_path_factory.mktemp("replica-logs")
     env = {
-        **pg.env,
-        "DATABASE_REPLICA_URL": "embedded",
+        **pair.env,
         "REPLICA_RETRY_SECONDS": "0.5",
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
         "STAFF_2FA_REQUIRED": "false",
         "METRICS_ALLOWED_IPS": "127.0.0.1",
         "HOST": "127.0.0.1",
@@ -108,14 +191,14 @@ def served(servers, tmp_path_factory, collected_static):
         "CONN_MAX_AGE": "0",
         "USAGE_SELF_REPORTING": "true",
     }
-    made = pg.manage("shell", "-c", MEMBERS, env=env)
+    made = pair.primary.manage("shell", "-c", MEMBERS, env=env)
     assert made.returncode == 0, made.stderr
     members = json.loads(made.stdout.strip().splitlines()[-1])
     web = start_gunicorn(env=env, log=logs / "web.log")
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_until_answers(f"{base}/healthz", web), (logs / "web.log").read_text()
-        world = World(base, pg, members)
+        world = World(base, pair, members)
         world.record("a", 3)
         world.record("b", 2)
         yield world
@@ -126,18 +209,18 @@ def served(servers, tmp_path_factory, collected_static):
 class World:
     """The served site, its two servers and the members' credentials."""
 
-    def __init__(self, base: str, pg: OwnPostgres, members: dict) -> None:
-        self.base, self.pg = base, pg
+    def __init__(self, base: str, pair: Pair, members: dict) -> None:
+        self.base, self.pair = base, pair
         self.tokens = {name: members[name][1] for name in ("a", "b")}
         self.cookies = members["cookies"]
         self.recorded = 0
 
     # --- the two servers ------------------------------------------------------------------
     def primary(self) -> psycopg.Connection:
-        return psycopg.connect(self.pg.info().url(), autocommit=True)
+        return psycopg.connect(self.pair.primary.info().url(), autocommit=True)
 
     def standby_info(self) -> embedded_db.ServerInfo | None:
-        return embedded_db.read_pidfile(self.pg.data / "replica" / "pgdata")
+        return embedded_db.read_pidfile(self.pair.standby_pgdata)
 
     def standby(self) -> psycopg.Connection:
         info = self.standby_info()
@@ -227,6 +310,9 @@ def test_analytics_are_read_on_the_standby(served):
         assert served.read_on_standby(lambda p=path: served.page("staff", p)), path
     overview = served.page("staff", "/dashboard/")
     assert AS_OF in overview.text
+    monitoring = served.page("staff", "/dashboard/monitoring/").text
+    assert '<section id="replica" data-state="ok">' in monitoring
+    assert "Replay lag" in monitoring and "WAL still to replay" in monitoring
     # The figures are the primary's: a's three requests of today.
     assert served.requests_today("a") == 3
     health = requests.get(f"{served.base}/healthz", timeout=30).json()
@@ -269,8 +355,7 @@ def test_a_users_fresh_write_is_on_their_next_page_while_replay_is_paused(served
 def test_a_stopped_standby_leaves_every_page_to_the_primary(served):
     answers = {path: served.api("a", path).json() for path in API_PAGES}
     down = served.fallbacks("down")
-    done = served.pg.manage("db", "replica", "stop")
-    assert done.returncode == 0, done.stdout + done.stderr
+    served.pair.stop_standby()
     try:
         for path in API_PAGES:
             response = served.api("a", path)
@@ -283,13 +368,14 @@ def test_a_stopped_standby_leaves_every_page_to_the_primary(served):
             assert response.status_code == 200, response.text[:500]
             assert AS_OF not in response.text
         assert served.fallbacks("down") > down
+        monitoring = served.page("staff", "/dashboard/monitoring/").text
+        assert '<section id="replica" data-state="down">' in monitoring
         health = requests.get(f"{served.base}/healthz", timeout=30)
         assert health.status_code == 200
         assert health.json()["replica"]["status"] == "down"
         assert "replica" not in health.json()["failing"]  # reported, not failing
     finally:
-        done = served.pg.manage("db", "replica", "start")
-        assert done.returncode == 0, done.stdout + done.stderr
+        served.pair.start_standby()
     # Back: used again by the same web server, without a restart.
     time.sleep(1)
     assert served.read_on_standby(lambda: served.api("a", "/api/v1/usage/daily"))

@@ -37,6 +37,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import psycopg
 import redis
 import requests
@@ -173,6 +174,32 @@ class LagSampler(threading.Thread):
         }
 
 
+PRIMARY_CPU, OTHER_CPU = 0, 1
+SPLIT = {"on": False}
+
+
+def _pin(pid: int, cpu: int) -> int:
+    """``pid`` and every process under it on ``cpu`` (processes they start later inherit it)."""
+    root = psutil.Process(pid)
+    pinned = 0
+    for process in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.cpu_affinity([cpu])
+            pinned += 1
+    return pinned
+
+
+def split_cores(primary: Primary, webs: list[subprocess.Popen]) -> None:
+    """Two hosts on one machine: the primary (its postmaster, hence every backend it starts) on
+    PRIMARY_CPU with the ingest; the standby, both gunicorns and the browsers on OTHER_CPU."""
+    SPLIT["on"] = True
+    _pin(primary.info().pid, PRIMARY_CPU)
+    _pin(primary.info(standby=True).pid, OTHER_CPU)
+    for web in webs:
+        _pin(web.pid, OTHER_CPU)
+    log(f"split cores: the primary on CPU {PRIMARY_CPU}, the rest on CPU {OTHER_CPU}")
+
+
 def load_pages(base: str, cookies: dict, *, clients: int, seconds: float) -> dict:
     """``clients`` staff browsers loading the dashboard's pages in turn for ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -182,6 +209,8 @@ def load_pages(base: str, cookies: dict, *, clients: int, seconds: float) -> dic
     problems: list[str] = []
 
     def browse(first: int) -> None:
+        if SPLIT["on"]:  # the browsers beside the web servers and the standby
+            os.sched_setaffinity(0, {OTHER_CPU})
         session = requests.Session()
         session.cookies.update(cookies)
         turn = first
@@ -264,6 +293,8 @@ def measure(
     ingest: dict = {}
 
     def record() -> None:
+        if SPLIT["on"]:  # this thread's pgbench runs beside the primary
+            os.sched_setaffinity(0, {PRIMARY_CPU})
         ingest.update(bench.run("record_usage", seconds=seconds, clients=INGEST_CLIENTS))
 
     pgbench = threading.Thread(target=record, daemon=True)
@@ -337,12 +368,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4, help="staff browsers loading pages")
     parser.add_argument(
+        "--split-cores",
+        action="store_true",
+        help="the standby as if on a host of its own: the primary and the ingest on CPU 0, the"
+        " standby, the web servers and the browsers on CPU 1 (default output replica-split)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=RESULTS / "replica",
         help="results as OUTPUT.json and OUTPUT.md (default bench/results/replica)",
     )
     args = parser.parse_args()
+    if args.split_cores and args.output == RESULTS / "replica":
+        args.output = RESULTS / "replica-split"
+    if args.split_cores and len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("bench: --split-cores needs two CPUs")
     # Stopped (SIGTERM as well as Ctrl-C): the servers stopped and the folder deleted all the same.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench: stopped"))
 
@@ -361,6 +402,7 @@ def main() -> None:
         "rounds": args.rounds,
         "clients": args.clients,
         "ingest_clients": INGEST_CLIENTS,
+        "split_cores": args.split_cores,
         "measured_at": str(datetime.now(UTC)),
     }
     secret = secrets.token_urlsafe(50)
@@ -425,6 +467,8 @@ def main() -> None:
             raise SystemExit(f"bench: R's {PAGES[0]} answered {check.status_code}")
         results["first_page_from_replica"] = AS_OF in check.text
 
+        if args.split_cores:
+            split_cores(primary, webs)
         info = machine(primary)
         info["server"] = "embedded (the benchmark's own), its development standby"
         info["load_average_at_start"] = os.getloadavg()[0]
@@ -484,8 +528,18 @@ def report(r: dict) -> str:
     kib = 1024
     m = r.get("machine", {})
     lines = [
-        f"# The read replica under ingest, {r['users']:,} users x {r['days']} days",
+        f"# The read replica under ingest, {r['users']:,} users x {r['days']} days"
+        + (" (split cores)" if r.get("split_cores") else ""),
         "",
+        *(
+            [
+                "Split cores: the standby as if on a host of its own. The primary (every backend)"
+                " and the ingest on CPU 0; the standby, both gunicorns and the browsers on CPU 1.",
+                "",
+            ]
+            if r.get("split_cores")
+            else []
+        ),
         f"Measured {r['measured_at'][:19]} UTC by `python -m bench.replica` (bench/replica.py) "
         f"on the embedded {m.get('postgresql', 'PostgreSQL')} and its development standby, "
         f"{m.get('cpus', '?')} cores, commit {m.get('commit', '?')}; {r['rounds']} rounds of "

@@ -2,7 +2,7 @@
 
 Every request runs inside ``transaction.atomic()`` as the runtime role ``witchcraft_app`` with
 ``app.user_id``, ``app.is_admin``, ``app.actor_id``, ``app.request_id`` and ``app.ip`` set for
-that transaction only (``SET LOCAL`` / ``set_config(..., true)``). Commands and jobs use
+that transaction only (``SET LOCAL``, witchcraft/platform/identity_sql.py). Commands and jobs use
 :func:`service_context`. Authentication (session or token lookup) happens before, as the
 migration role, or through SECURITY DEFINER functions.
 
@@ -21,20 +21,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection, transaction
 
-from witchcraft.platform import clients, replica
+from witchcraft.platform import clients, identity_sql, replica
 
 logger = logging.getLogger(__name__)
 
 APP_ROLE = "witchcraft_app"
-_SETTINGS = (
-    "app.user_id",
-    "app.is_admin",
-    "app.is_service",
-    "app.may_record",
-    "app.actor_id",
-    "app.request_id",
-    "app.ip",
-)
+_SETTINGS = identity_sql.IDENTITY_SETTINGS
 
 
 class RLSContextError(RuntimeError):
@@ -68,24 +60,11 @@ class Identity:
         }
 
 
-def _apply_for_transaction(role: str, values: dict[str, str]) -> None:
-    """The role and the settings in one statement, for the rest of the transaction
-    (``set_config('role', ...)`` is ``SET LOCAL ROLE``)."""
-    pairs = [("role", role), *values.items()]
-    placeholders = ", ".join("set_config(%s, %s, true)" for _ in pairs)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {placeholders}", [item for pair in pairs for item in pair])
-
-
 def _apply(role: str | None, values: dict[str, str]) -> None:
-    placeholders = ", ".join("set_config(%s, %s, true)" for _ in values)
-    params = [item for pair in values.items() for item in pair]
+    """The role (None: back to the login role) and the settings for the rest of the
+    transaction, in one round trip."""
     with connection.cursor() as cursor:
-        if role is None:
-            cursor.execute("RESET ROLE")
-        else:
-            cursor.execute(f"SET LOCAL ROLE {connection.ops.quote_name(role)}")
-        cursor.execute(f"SELECT {placeholders}", params)
+        identity_sql.execute(cursor, identity_sql.set_local(role, values))
 
 
 def _current() -> tuple[str | None, dict[str, str]]:
@@ -132,7 +111,7 @@ def transaction_identity(identity: Identity) -> Iterator[Identity]:
             yield identity
         return
     with transaction.atomic():
-        _apply_for_transaction(APP_ROLE, identity.values())
+        _apply(APP_ROLE, identity.values())
         yield identity
 
 

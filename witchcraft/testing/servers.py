@@ -203,7 +203,7 @@ def copy_test_database(pg: OwnPostgres, connection) -> None:
         embedded=bool(connection.settings_dict.get("EMBEDDED")),
     )
     target = ["-h", str(info.socket_dir), "-p", str(info.port), "-U", "postgres"]
-    _checked(pg.tool("psql"), *target, "-d", "postgres", "-c", "CREATE ROLE witchcraft_app NOLOGIN")
+    _checked(pg.tool("psql"), *target, "-d", "postgres", "-c", "CREATE ROLE witchcraft_app LOGIN")
     _checked(
         str(pg_dump.path),
         "-Fc",

@@ -239,7 +239,7 @@ def test_one_connection_used_for_a_user_then_anonymous_shows_the_second_nothing(
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_a_requests_identity_is_set_in_one_statement_and_ends_with_its_transaction():
+def test_a_requests_identity_is_set_in_one_round_trip_and_ends_with_its_transaction():
     """The middleware's context: nothing to read first, nothing to restore."""
     a = _user()
     identity = rls.user_identity(a, request_id="req-1", ip="10.0.0.7")
@@ -253,7 +253,8 @@ def test_a_requests_identity_is_set_in_one_statement_and_ends_with_its_transacti
     )
     statements = [q["sql"] for q in queries.captured_queries]
     assert len(statements) == 4, statements  # BEGIN, the identity, _state(), COMMIT
-    assert statements[1].startswith("SELECT set_config('role', 'witchcraft_app', true)")
+    # Literal SET LOCAL statements (what a distributed PostgreSQL forwards to its nodes).
+    assert statements[1].startswith('SET LOCAL ROLE "witchcraft_app"; SET LOCAL app.user_id = ')
     assert not connection.in_atomic_block
     after = _state()
     assert after["role"] == "none" and after["auth.user_id"] is None

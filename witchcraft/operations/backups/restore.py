@@ -220,8 +220,8 @@ def check_roles(conn: psycopg.Connection, roles: dict[str, list[str]]) -> tuple[
     if missing:
         raise BackupError(
             f"role {', '.join(missing)} does not exist on this server, and the backup's policies "
-            f"and grants need it: create it first (CREATE ROLE {missing[0]} NOLOGIN, as the "
-            "first migration does) and grant it to the migration role"
+            f"and grants need it: create it first (CREATE ROLE {missing[0]} LOGIN, as the "
+            "migrations leave it) and grant it to the migration role"
         )
     not_ours = [
         owner

@@ -13,7 +13,9 @@ from datetime import datetime
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from prometheus_client import Counter
+from psycopg import sql
 
+from witchcraft.platform import identity_sql
 from witchcraft.platform.replica import positions
 
 logger = logging.getLogger(__name__)
@@ -163,15 +165,18 @@ def _enter(identity: dict[str, str]) -> tuple[int | None, datetime | None, float
     transaction has it) and read how far the replica has replayed. Returns the replayed
     position (None: not a standby), the time of the last replayed commit and the seconds
     since it."""
-    pairs = [("role", APP_ROLE), *identity.items()]
-    placeholders = ", ".join("set_config(%s, %s, true)" for _ in pairs)
-    sql = (
-        "SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp(),"  # noqa: S608
-        f" extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8, {placeholders}"
+    statements = sql.SQL("; ").join(
+        [
+            sql.SQL(
+                "SELECT pg_last_wal_replay_lsn()::text, pg_last_xact_replay_timestamp(),"
+                " extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8"
+            ),
+            identity_sql.set_local(APP_ROLE, identity),
+        ]
     )
     with connections[ALIAS].cursor() as cursor:
-        cursor.execute(sql, [item for pair in pairs for item in pair])
-        replayed, replayed_at, age, *_ = cursor.fetchone()
+        identity_sql.execute(cursor, statements)  # the first statement's row is the result
+        replayed, replayed_at, age = cursor.fetchone()
     return (None if replayed is None else positions.lsn_number(replayed)), replayed_at, age
 
 

@@ -1,0 +1,1 @@
+ALTER ROLE witchcraft_app NOLOGIN;

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -114,3 +115,29 @@ def test_the_runtime_role_logs_in_and_nothing_more():
             [rls.APP_ROLE],
         )
         assert cursor.fetchone() == (True, False, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_logged_in_as_the_runtime_role_is_not_the_service_and_sees_nothing():
+    """It can log in now; by that alone it claims no identity (before migration 0012 a session
+    that had not switched role counted as the service context)."""
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create(email="hidden@example.com")
+    params = connection.get_connection_params()
+    own = psycopg.connect(
+        host=params.get("host") or "127.0.0.1",
+        port=params.get("port") or 5432,
+        dbname=params["dbname"],
+        user=rls.APP_ROLE,
+        autocommit=True,
+    )
+    with own:
+        assert own.execute(
+            "SELECT session_user, auth.is_service(), auth.is_admin()"
+        ).fetchone() == (
+            rls.APP_ROLE,
+            False,
+            False,
+        )
+        assert own.execute("SELECT count(*) FROM users").fetchone()[0] == 0

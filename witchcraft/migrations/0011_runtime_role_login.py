@@ -15,8 +15,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunSQL(
-            _sql("0011_runtime_role_login.sql"),
-            reverse_sql=_sql("0011_runtime_role_login.reverse.sql"),
-        )
+        # Not undone on the way back: a role belongs to the whole server, and a database
+        # migrated back must not take the login from the others that share it.
+        migrations.RunSQL(_sql("0011_runtime_role_login.sql"), reverse_sql=migrations.RunSQL.noop)
     ]

@@ -117,7 +117,7 @@ def test_the_runtime_role_logs_in_and_nothing_more():
         assert cursor.fetchone() == (True, False, False)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_session_logged_in_as_the_runtime_role_is_not_the_service_and_sees_nothing():
     """It can log in now; by that alone it claims no identity (before migration 0012 a session
     that had not switched role counted as the service context)."""

@@ -1,1 +1,0 @@
-ALTER ROLE witchcraft_app NOLOGIN;

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import figures_db, figures_http
 from bench.harness import (
@@ -261,6 +263,7 @@ def scale_run(scale: int, *, runs: int) -> None:
     log(f"scale run: loading 1x ({plan.users:,} users x {plan.days} days) into {one.name}")
     sizes = {"1x": _sizes(one, one.prepare(users=plan.users, days=plan.days))}
     one.manage("collectstatic", "--noinput")
+    _room_for(one, scale)
     info = machine(one)
     info["load_average_at_start"] = os.getloadavg()[0]
     page_1x = pages(one, plan.loads, plan.runs)
@@ -286,6 +289,21 @@ def scale_run(scale: int, *, runs: int) -> None:
         for name, times in (("daily_maintenance", daily), ("monthly_maintenance", monthly))
     ]
     _write(f"scale{scale}", plan=plan, info=info, sizes=sizes, started=started, figures=figures)
+
+
+def _room_for(one: BenchDatabase, scale: int) -> None:
+    """Refuse a scale whose database would not fit the server's disk (when that disk is this
+    machine's): about ``scale`` times the 1x database, with a fifth more for the WAL."""
+    needed = int(one.scalar("SELECT pg_database_size(current_database())")) * scale * 1.2
+    folder = Path(one.scalar("SHOW data_directory"))
+    if not folder.exists():
+        return  # another machine's disk: its operator knows
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise SystemExit(
+            f"bench: --scale {scale} needs about {needed / 2**30:.0f} GiB on {folder}'s disk,"
+            f" which has {free / 2**30:.0f} GiB free"
+        )
 
 
 def _sizes(db: BenchDatabase, load_seconds: float) -> dict:

@@ -148,9 +148,9 @@ def test_the_key_metrics_need_no_request_transaction(client, token):
     assert "/metrics" in RowLevelSecurityMiddleware.EXEMPT_PATHS
     with CaptureQueriesContext(connection) as queries:
         assert _scrape(client).status_code == 200
-    identities = [q["sql"] for q in queries.captured_queries if "set_config" in q["sql"]]
-    assert sum("SET LOCAL ROLE" in q["sql"] for q in queries.captured_queries) == 1
-    assert any("app.is_service" in sql for sql in identities)
+    identities = [q["sql"] for q in queries.captured_queries if "SET LOCAL ROLE" in q["sql"]]
+    assert len(identities) == 1
+    assert "SET LOCAL app.is_service = 'true'" in identities[0]
 
 
 # --- request and database instruments -----------------------------------------------------
